@@ -1,0 +1,3 @@
+from medfusion.cli.main import main
+
+main()

@@ -1,0 +1,86 @@
+"""One error hierarchy: every failure a user can cause has a stable code and an HTTP status.
+
+Surfaces map these to ``{"error": {"code", "message", "details"}}`` (API) or a one-line message and a
+non-zero exit (CLI).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MedFusionError(Exception):
+    code = "medfusion_error"
+    status_code = 400
+
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if code:
+            self.code = code
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class InvalidInput(MedFusionError):
+    """A value failed validation; ``details`` lists ``{"field", "message"}`` entries."""
+
+    code = "invalid_input"
+    status_code = 422
+
+    @classmethod
+    def for_field(cls, field: str, message: str, code: str | None = None) -> InvalidInput:
+        return cls(f"{field}: {message}", details=[{"field": field, "message": message}], code=code)
+
+
+class InvalidIdNumber(InvalidInput):
+    code = "invalid_id_number"
+
+
+class UnknownUnit(InvalidInput):
+    code = "unknown_unit"
+
+
+class InvalidFhir(InvalidInput):
+    code = "invalid_fhir"
+
+
+class UnsupportedFhirVersion(InvalidFhir):
+    code = "unsupported_fhir_version"
+
+
+class NotFound(MedFusionError):
+    code = "not_found"
+    status_code = 404
+
+
+class Conflict(MedFusionError):
+    code = "conflict"
+    status_code = 409
+
+
+class AuthenticationFailed(MedFusionError):
+    code = "authentication_failed"
+    status_code = 401
+
+
+class PermissionDenied(MedFusionError):
+    code = "permission_denied"
+    status_code = 403
+
+
+class PayloadTooLarge(MedFusionError):
+    code = "payload_too_large"
+    status_code = 413
+
+
+class AuditChainBroken(MedFusionError):
+    code = "audit_chain_broken"
+    status_code = 409
+
+
+class DatabaseUnavailable(MedFusionError):
+    code = "database_unavailable"
+    status_code = 503

@@ -1,0 +1,41 @@
+"""Patient record model (FHIR-aligned), codes, units and clinical time."""
+
+from medfusion.record.models import (
+    AbnormalFlag,
+    Address,
+    AllergyIntolerance,
+    ClinicalNote,
+    Condition,
+    Encounter,
+    EncounterClass,
+    Immunization,
+    MedicationRequest,
+    NoteSection,
+    NoteType,
+    Observation,
+    ObservationCategory,
+    Patient,
+    PatientChart,
+    Procedure,
+    Sex,
+)
+
+__all__ = [
+    "AbnormalFlag",
+    "Address",
+    "AllergyIntolerance",
+    "ClinicalNote",
+    "Condition",
+    "Encounter",
+    "EncounterClass",
+    "Immunization",
+    "MedicationRequest",
+    "NoteSection",
+    "NoteType",
+    "Observation",
+    "ObservationCategory",
+    "Patient",
+    "PatientChart",
+    "Procedure",
+    "Sex",
+]

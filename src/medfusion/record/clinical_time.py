@@ -1,0 +1,24 @@
+"""Clinical time: every instant is timezone-aware; naive input means local hospital time.
+
+ARCHITECTURE: clinical times are timezone-aware, Asia/Shanghai by default. A naive ``2024-03-01 08:00``
+typed by a ward nurse means Shanghai time, not UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def aware(value: datetime, tz: ZoneInfo = SHANGHAI) -> datetime:
+    return value.replace(tzinfo=tz) if value.tzinfo is None else value
+
+
+def today_local() -> date:
+    return datetime.now(SHANGHAI).date()
+
+
+def age_on(birth: date, on: date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))

@@ -1,0 +1,71 @@
+"""The one settings object: every knob is a ``MEDFUSION_*`` env var (optionally from ``.env``).
+
+All on-disk state lives under ``data_dir`` unless a more specific variable (``MEDFUSION_DATABASE_URL``)
+points elsewhere, so a fresh working directory is a fresh installation.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDFUSION_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("var"), description="Root of all on-disk state.")
+    database_url: str | None = Field(
+        default=None, description="sqlite:///… or postgresql://…; default is SQLite under data_dir."
+    )
+    shared_data: Path = Field(default=Path("../shared/data"), description="Public datasets folder.")
+    secret_key: str | None = Field(
+        default=None, description="Token signing key; generated once under data_dir when unset."
+    )
+    token_ttl_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    timezone: str = "Asia/Shanghai"
+    log_level: str = "INFO"
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        path = self.data_dir.expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite:///{self.resolved_data_dir / 'medfusion.db'}"
+
+    def signing_key(self) -> str:
+        """Explicit key, else one generated once and kept (mode 0600) so tokens survive restarts."""
+        if self.secret_key:
+            return self.secret_key
+        key_file = self.resolved_data_dir / "secret.key"
+        if not key_file.exists():
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        return key_file.read_text().strip()
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and route them to the psycopg 3 driver we ship."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

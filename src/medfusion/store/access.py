@@ -1,0 +1,63 @@
+"""Roles and what each may do — the permission table, kept as data.
+
+Minimum necessary (GB/T 39725-2020 §6, access control for health data): clinicians read and write charts;
+managers see lists for operations, not charts; auditors see the audit log, not patient data; a patient
+sees only the record their account is linked to.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    doctor = "doctor"
+    nurse = "nurse"
+    manager = "manager"
+    public_health = "public_health"
+    patient = "patient"
+    auditor = "auditor"
+    admin = "admin"
+
+
+ROLE_LABELS = {
+    Role.doctor: "医生",
+    Role.nurse: "护士",
+    Role.manager: "管理者",
+    Role.public_health: "公共卫生人员",
+    Role.patient: "患者",
+    Role.auditor: "审计员",
+    Role.admin: "系统管理员",
+}
+
+
+class Permission(StrEnum):
+    patient_read = "patient:read"
+    patient_search = "patient:search"
+    patient_write = "patient:write"
+    fhir_import = "fhir:import"
+    fhir_export = "fhir:export"
+    user_manage = "user:manage"
+    audit_read = "audit:read"
+
+
+P = Permission
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.doctor: frozenset({P.patient_read, P.patient_search, P.patient_write, P.fhir_import, P.fhir_export}),
+    Role.nurse: frozenset({P.patient_read, P.patient_search, P.patient_write}),
+    Role.manager: frozenset({P.patient_search}),
+    Role.public_health: frozenset({P.patient_read, P.patient_search, P.fhir_export}),
+    Role.patient: frozenset({P.patient_read, P.fhir_export}),
+    Role.auditor: frozenset({P.audit_read}),
+    Role.admin: frozenset(Permission),
+}
+
+# Roles whose access is confined to the single record their account is linked to.
+SELF_ONLY_ROLES = frozenset({Role.patient})
+
+
+def allowed(role: Role | str, permission: Permission) -> bool:
+    try:
+        return permission in ROLE_PERMISSIONS[Role(role)]
+    except ValueError:
+        return False

@@ -1,0 +1,201 @@
+"""The patient-chart repository: one aggregate, written and read as a unit, searched by its columns."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from medfusion.errors import Conflict, NotFound
+from medfusion.record.models import CHILD_KINDS, CHILD_MODELS, Patient, PatientChart
+from medfusion.store.tables import CHILD_TABLES, ConditionRow, EncounterRow, PatientRow
+
+
+class PatientFilters(BaseModel):
+    """All optional; combined with AND. ``name`` matches a substring, the others exactly
+    (``diagnosis_code`` also matches subcodes: ``E11`` finds ``E11.900``)."""
+
+    name: str | None = Field(default=None, max_length=64)
+    id_number: str | None = Field(default=None, max_length=18)
+    department: str | None = Field(default=None, max_length=200)
+    diagnosis_code: str | None = Field(default=None, max_length=40)
+
+    def used(self) -> list[str]:
+        """Names (never values) of the filters in use — safe to audit and log."""
+        return [k for k, v in self.model_dump().items() if v]
+
+
+class PatientPage(BaseModel):
+    total: int
+    items: list[Patient]
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _index_columns(kind: str, item: Any) -> dict[str, Any]:
+    match kind:
+        case "encounters":
+            return {
+                "encounter_class": item.encounter_class.value,
+                "department": item.department,
+                "admitted_at": _utc(item.admitted_at),
+            }
+        case "conditions":
+            return {"icd10_code": item.icd10_code}
+        case "observations":
+            return {"category": item.category.value, "name": item.name, "effective_at": _utc(item.effective_at)}
+        case "procedures":
+            return {"icd9cm3_code": item.icd9cm3_code}
+        case "medications":
+            return {"atc_code": item.atc_code, "drug_name": item.drug_name}
+        case "notes":
+            return {"note_type": item.note_type.value, "written_at": _utc(item.written_at)}
+    return {}
+
+
+class PatientRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # --- writes -----------------------------------------------------------------------------
+    def create(self, chart: PatientChart) -> PatientChart:
+        if self.session.get(PatientRow, chart.patient.id) is not None:
+            raise Conflict(f"患者已存在 patient {chart.patient.id!r} exists", details={"field": "patient.id"})
+        self._check_id_number_free(chart.patient)
+        now = datetime.now(UTC)
+        self.session.add(self._patient_row(chart.patient, created=now))
+        self._write_children(chart)
+        self._flush()
+        return chart
+
+    def update_patient(self, patient: Patient) -> Patient:
+        row = self._row(patient.id)
+        self._check_id_number_free(patient)
+        fresh = self._patient_row(patient, created=row.created_at)
+        for column in ("name", "sex", "birth_date", "id_number", "body", "updated_at"):
+            setattr(row, column, getattr(fresh, column))
+        self._flush()
+        return patient
+
+    def replace_chart(self, chart: PatientChart) -> PatientChart:
+        """Replace demographics and every chart resource in one transaction (create when new)."""
+        if self.session.get(PatientRow, chart.patient.id) is None:
+            return self.create(chart)
+        self.update_patient(chart.patient)
+        for table in CHILD_TABLES.values():
+            self.session.execute(delete(table).where(table.patient_id == chart.patient.id))  # type: ignore[attr-defined]
+        self._write_children(chart)
+        self._flush()
+        return chart
+
+    def add_many(self, charts: list[PatientChart]) -> int:
+        for chart in charts:
+            self.create(chart)
+        return len(charts)
+
+    # --- reads ------------------------------------------------------------------------------
+    def exists(self, patient_id: str) -> bool:
+        return self.session.get(PatientRow, patient_id) is not None
+
+    def get(self, patient_id: str) -> Patient:
+        return Patient.model_validate(self._row(patient_id).body)
+
+    def get_chart(self, patient_id: str) -> PatientChart:
+        patient = self.get(patient_id)
+        parts: dict[str, list[Any]] = {}
+        for kind in CHILD_KINDS:
+            table = CHILD_TABLES[kind]
+            rows = self.session.execute(
+                select(table.body)  # type: ignore[attr-defined]
+                .where(table.patient_id == patient_id)  # type: ignore[attr-defined]
+                .order_by(table.position)
+            ).scalars()
+            parts[kind] = [CHILD_MODELS[kind].model_validate(body) for body in rows]
+        return PatientChart(patient=patient, **parts)
+
+    def search(self, filters: PatientFilters, *, limit: int = 50, offset: int = 0) -> PatientPage:
+        query = select(PatientRow)
+        if filters.name:
+            escaped = filters.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(PatientRow.name.like(f"%{escaped}%", escape="\\"))
+        if filters.id_number:
+            query = query.where(PatientRow.id_number == filters.id_number.upper())
+        if filters.department:
+            query = query.where(
+                PatientRow.id.in_(select(EncounterRow.patient_id).where(EncounterRow.department == filters.department))
+            )
+        if filters.diagnosis_code:
+            code = filters.diagnosis_code
+            query = query.where(
+                PatientRow.id.in_(
+                    select(ConditionRow.patient_id).where(
+                        (ConditionRow.icd10_code == code) | ConditionRow.icd10_code.like(f"{code}.%")
+                    )
+                )
+            )
+        total = self.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+        rows = self.session.execute(query.order_by(PatientRow.id).limit(limit).offset(offset)).scalars()
+        return PatientPage(total=total, items=[Patient.model_validate(r.body) for r in rows])
+
+    def count(self) -> int:
+        return self.session.execute(select(func.count()).select_from(PatientRow)).scalar_one()
+
+    def ids(self, limit: int = 1000) -> list[str]:
+        return list(self.session.execute(select(PatientRow.id).order_by(PatientRow.id).limit(limit)).scalars())
+
+    # --- internals --------------------------------------------------------------------------
+    def _row(self, patient_id: str) -> PatientRow:
+        row = self.session.get(PatientRow, patient_id)
+        if row is None:
+            raise NotFound(f"患者不存在 patient {patient_id!r} not found", details={"patient_id": patient_id})
+        return row
+
+    def _check_id_number_free(self, patient: Patient) -> None:
+        if not patient.id_number:
+            return
+        owner = self.session.execute(
+            select(PatientRow.id).where(PatientRow.id_number == patient.id_number)
+        ).scalar_one_or_none()
+        if owner is not None and owner != patient.id:
+            raise Conflict("身份证号已属于另一位患者 id_number belongs to another patient", details={"field": "id_number"})
+
+    @staticmethod
+    def _patient_row(patient: Patient, *, created: datetime) -> PatientRow:
+        return PatientRow(
+            id=patient.id,
+            name=patient.name,
+            sex=patient.sex.value,
+            birth_date=patient.birth_date,
+            id_number=patient.id_number,
+            body=patient.model_dump(mode="json"),
+            created_at=created,
+            updated_at=datetime.now(UTC),
+        )
+
+    def _write_children(self, chart: PatientChart) -> None:
+        for kind, items in chart.children().items():
+            table = CHILD_TABLES[kind]
+            for position, item in enumerate(items):
+                body = item.model_dump(mode="json", exclude={"text"} if kind == "notes" else None)
+                self.session.add(
+                    table(  # type: ignore[call-arg]
+                        id=item.id,
+                        patient_id=chart.patient.id,
+                        position=position,
+                        encounter_id=getattr(item, "encounter_id", None),
+                        body=body,
+                        **_index_columns(kind, item),
+                    )
+                )
+
+    def _flush(self) -> None:
+        try:
+            self.session.flush()
+        except IntegrityError as exc:
+            raise Conflict("数据冲突 conflicting record", details={"reason": type(exc.orig).__name__}) from None

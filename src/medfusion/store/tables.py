@@ -1,0 +1,145 @@
+"""SQLAlchemy 2 tables. Alembic migrations under ``migrations/`` create exactly this schema.
+
+Each chart resource is stored as its validated JSON ``body`` (lossless) plus the columns searches need
+(department, ICD-10 code, time …). ``position`` keeps the order the chart was written in.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+JsonBody = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class PatientRow(Base):
+    __tablename__ = "patients"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    sex: Mapped[str] = mapped_column(String(10))
+    birth_date: Mapped[date] = mapped_column(Date)
+    id_number: Mapped[str | None] = mapped_column(String(18), unique=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JsonBody)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class _ChartItem:
+    """Columns shared by every resource that belongs to one patient's chart."""
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    encounter_id: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[dict[str, Any]] = mapped_column(JsonBody)
+
+    @declared_attr
+    def patient_id(cls) -> Mapped[str]:  # noqa: N805 — SQLAlchemy declared_attr convention
+        return mapped_column(
+            String(64), ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True, index=True
+        )
+
+
+class EncounterRow(_ChartItem, Base):
+    __tablename__ = "encounters"
+    encounter_class: Mapped[str] = mapped_column(String(20))
+    department: Mapped[str] = mapped_column(String(200), index=True)
+    admitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ConditionRow(_ChartItem, Base):
+    __tablename__ = "conditions"
+    icd10_code: Mapped[str] = mapped_column(String(40), index=True)
+
+
+class ObservationRow(_ChartItem, Base):
+    __tablename__ = "observations"
+    category: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    effective_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ProcedureRow(_ChartItem, Base):
+    __tablename__ = "procedures"
+    icd9cm3_code: Mapped[str] = mapped_column(String(20), index=True)
+
+
+class MedicationRow(_ChartItem, Base):
+    __tablename__ = "medication_requests"
+    atc_code: Mapped[str | None] = mapped_column(String(10), index=True)
+    drug_name: Mapped[str] = mapped_column(String(200))
+
+
+class AllergyRow(_ChartItem, Base):
+    __tablename__ = "allergies"
+
+
+class ImmunizationRow(_ChartItem, Base):
+    __tablename__ = "immunizations"
+
+
+class NoteRow(_ChartItem, Base):
+    __tablename__ = "clinical_notes"
+    note_type: Mapped[str] = mapped_column(String(20))
+    written_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+CHILD_TABLES: dict[str, type[_ChartItem]] = {
+    "encounters": EncounterRow,
+    "conditions": ConditionRow,
+    "observations": ObservationRow,
+    "procedures": ProcedureRow,
+    "medications": MedicationRow,
+    "allergies": AllergyRow,
+    "immunizations": ImmunizationRow,
+    "notes": NoteRow,
+}
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    patient_id: Mapped[str | None] = mapped_column(String(64), ForeignKey("patients.id", ondelete="SET NULL"))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditRow(Base):
+    """Append-only (database triggers refuse UPDATE and DELETE); each row hashes the previous one."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    ts: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(60))
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_audit_log_patient_id", "patient_id"),)
+
+
+class AuditHeadRow(Base):
+    """One row: the latest sequence number and hash; appends lock it to serialise the chain."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
