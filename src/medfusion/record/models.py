@@ -210,8 +210,8 @@ class Observation(RecordModel):
 
     @model_validator(mode="after")
     def _value_and_flag(self) -> Self:
-        if self.value is None and not self.value_text:
-            raise ValueError("value: 需要数值或文字结果 (value or value_text required)")
+        if (self.value is None) == (self.value_text is None):
+            raise ValueError("value: 数值结果与文字结果须且仅须给出一个 (exactly one of value, value_text)")
         if self.value is not None and self.unit is None and self.category is ObservationCategory.laboratory:
             raise ValueError("unit: 数值型检验结果需要单位 (numeric lab result needs a unit)")
         low, high = self.reference_low, self.reference_high
@@ -290,6 +290,12 @@ class AllergyIntolerance(RecordModel):
     criticality: str | None = Field(default=None, pattern=r"^(low|high|unable-to-assess)$")
     recorded_date: date | None = None
 
+    @model_validator(mode="after")
+    def _severity_needs_reaction(self) -> Self:
+        if self.severity and not self.reaction:
+            raise ValueError("reaction: 记录严重程度时须写明反应 (severity describes a reaction)")
+        return self
+
 
 class Immunization(RecordModel):
     id: ResourceId
@@ -324,10 +330,16 @@ class ClinicalNote(RecordModel):
     id: ResourceId
     encounter_id: ResourceId | None = None
     note_type: NoteType
-    title: str | None = Field(default=None, max_length=120)
+    title: str | None = Field(default=None, max_length=120, description="Defaults to the note type's name.")
     author: Text
     written_at: ClinicalTime
     sections: list[NoteSection] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _default_title(self) -> Self:
+        if not self.title:
+            object.__setattr__(self, "title", self.note_type.value)
+        return self
 
     @computed_field  # type: ignore[prop-decorator]
     @property
