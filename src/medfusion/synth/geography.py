@@ -1,0 +1,64 @@
+"""Shanghai's 16 districts: GB/T 2260 administrative codes (the first six digits of a 身份证号), postal
+codes, and real roads, so addresses and ID numbers agree. About a third of Shanghai's residents were born
+elsewhere (7th national census, 2020: 10.48 million of 24.87 million are migrants), so some ID numbers
+carry other provinces' codes.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class District:
+    name: str
+    code: str
+    postal_code: str
+    roads: tuple[str, ...]
+    weight: int  # residents, ten-thousands (7th census, rounded)
+
+
+DISTRICTS: tuple[District, ...] = (
+    District("黄浦区", "310101", "200001", ("南京东路", "淮海中路", "西藏南路", "复兴中路", "河南南路"), 66),
+    District("徐汇区", "310104", "200030", ("漕溪北路", "天钥桥路", "衡山路", "龙华中路", "宜山路"), 111),
+    District("长宁区", "310105", "200050", ("延安西路", "天山路", "仙霞路", "中山公园路", "虹桥路"), 69),
+    District("静安区", "310106", "200040", ("南京西路", "共和新路", "延长中路", "大宁路", "江宁路"), 98),
+    District("普陀区", "310107", "200333", ("真北路", "武宁路", "曹杨路", "长寿路", "中山北路"), 124),
+    District("虹口区", "310109", "200080", ("四川北路", "曲阳路", "大连西路", "溧阳路", "广粤路"), 76),
+    District("杨浦区", "310110", "200082", ("控江路", "四平路", "黄兴路", "国定路", "平凉路"), 124),
+    District("闵行区", "310112", "201100", ("莘庄路", "七莘路", "虹井路", "都市路", "沪闵路"), 265),
+    District("宝山区", "310113", "201900", ("牡丹江路", "友谊路", "共康路", "殷高西路", "泰和路"), 223),
+    District("嘉定区", "310114", "201800", ("城中路", "博乐路", "塔城路", "叶城路", "沪宜公路"), 183),
+    District("浦东新区", "310115", "200120", ("世纪大道", "张杨路", "浦东南路", "东方路", "锦绣路", "杨高中路"), 568),
+    District("金山区", "310116", "201500", ("卫零路", "石化大道", "龙山路", "蒙山路", "朱泾路"), 82),
+    District("松江区", "310117", "201600", ("中山中路", "荣乐路", "人民北路", "乐都路", "西林北路"), 191),
+    District("青浦区", "310118", "201700", ("公园路", "城中北路", "外青松公路", "华青路", "盈港路"), 127),
+    District("奉贤区", "310120", "201400", ("南桥路", "解放路", "环城东路", "望园路", "百齐路"), 114),
+    District("崇明区", "310151", "202150", ("八一路", "人民路", "东门路", "城桥镇江山路", "堡镇路"), 64),
+)
+
+# Migrants' birthplaces (GB/T 2260 prefecture-level codes): Jiangsu, Zhejiang, Anhui, Henan, Sichuan, Jiangxi.
+MIGRANT_REGIONS: tuple[tuple[str, int], ...] = (
+    ("320100", 5), ("320500", 6), ("320600", 4), ("321200", 3), ("330100", 4), ("330200", 4), ("330400", 3),
+    ("340100", 5), ("341200", 5), ("341600", 4), ("410100", 3), ("411500", 3), ("510100", 3), ("360100", 2),
+)
+
+
+def pick_district(rng: random.Random) -> District:
+    return rng.choices(DISTRICTS, weights=[d.weight for d in DISTRICTS])[0]
+
+
+def pick_birth_region(rng: random.Random, district: District, born_in_shanghai: bool) -> str:
+    if born_in_shanghai:
+        return district.code
+    codes = [code for code, _ in MIGRANT_REGIONS]
+    return rng.choices(codes, weights=[w for _, w in MIGRANT_REGIONS])[0]
+
+
+def pick_street_address(rng: random.Random, district: District) -> str:
+    road = rng.choice(district.roads)
+    number = rng.randint(1, 2000)
+    if rng.random() < 0.6:
+        return f"{road}{rng.randint(1, 1200)}弄{rng.randint(1, 60)}号{rng.randint(1, 30)}{rng.randint(1, 4):02d}室"
+    return f"{road}{number}号{rng.randint(1, 30)}{rng.randint(1, 4):02d}室"
