@@ -70,6 +70,7 @@ class PatientRepository:
         self._check_id_number_free(chart.patient)
         now = datetime.now(UTC)
         self.session.add(self._patient_row(chart.patient, created=now))
+        self._flush()  # the parent row first: children reference it by foreign key
         self._write_children(chart)
         self._flush()
         return chart

@@ -47,6 +47,7 @@ class _Resident:
     chart: dict[str, list[dict[str, object]]] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     onset: dict[str, date] = field(default_factory=dict)  # condition key → date of diagnosis
+    long_term: list[str] = field(default_factory=list)  # long-term medicines prescribed so far
 
     def history(self, on: date) -> list[tuple[str, int]]:
         return [(c.name, max(1, on.year - self.onset[c.key].year)) for c in self.chronic]
@@ -162,6 +163,8 @@ def _drug_text(d: cat.Drug) -> str:
 
 
 def _prescribe(r: _Resident, encounter_id: str, drug: cat.Drug, start: datetime, days: int | None) -> None:
+    if days is None:
+        r.long_term.append(_drug_text(drug))
     stop = (start + timedelta(days=days)).isoformat() if days else None
     r.add("medications", {
         "id": r.next_id("M"), "encounter_id": encounter_id, "drug_name": drug.name, "atc_code": drug.atc,
@@ -216,7 +219,8 @@ def _outpatient(r: _Resident, day: date, department: str, complaint: str, diagno
     facts = notes.VisitFacts(
         name=r.name, sex=r.sex, age=age_on(r.birth, day), when=when, complaint=complaint,
         diagnoses=[n for _, n in diagnoses],
-        chronic=r.history(day), vitals=vitals, labs=shown, drugs=[_drug_text(d) for d, _ in drugs],
+        chronic=r.history(day), vitals=vitals, labs=shown,
+        drugs=[*r.long_term, *(_drug_text(d) for d, days in drugs if days)],
         allergies=[a["substance"] for a in r.chart.get("allergies", [])],  # type: ignore[misc]
         department=department,
     )

@@ -1,0 +1,43 @@
+"""The FastAPI application: routers, error envelope, size limit, PII-free access log, OpenAPI at /docs."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from medfusion import __version__
+from medfusion.api import audit_log, auth, errors, patients, users
+from medfusion.api.limits import AccessLog, BodySizeLimit
+from medfusion.settings import Settings, get_settings
+from medfusion.store.database import get_database
+
+DESCRIPTION = """
+MedFusion 通专融合医疗AI平台 API. 除 `/health` 外所有接口都需要 Bearer 令牌（`POST /api/auth/token`）。
+Errors are `{"error": {"code", "message", "details"}}`. Every access to patient data is audited.
+"""
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    database: str
+    schema_revision: str | None
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    db = get_database(settings)
+    app = FastAPI(title="MedFusion 通专融合医疗AI平台", version=__version__, description=DESCRIPTION)
+    app.state.settings = settings
+    app.state.db = db
+    errors.install(app)
+    for router in (auth.router, patients.router, users.router, audit_log.router):
+        app.include_router(router)
+
+    @app.get("/health", response_model=Health, tags=["health"], summary="健康检查（无需登录）")
+    def health() -> Health:
+        return Health(status="ok", version=__version__, database=db.dialect, schema_revision=db.current_revision())
+
+    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
+    app.add_middleware(AccessLog)
+    return app

@@ -1,0 +1,99 @@
+"""Request size limit and the PII-free access log, as plain ASGI middleware."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from medfusion.logs import access_log
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _reject(limit: int) -> list[Message]:
+    body = json.dumps(
+        {"error": {"code": "payload_too_large", "message": f"请求体超过 {limit} 字节 request body too large",
+                   "details": {"limit_bytes": limit}}},
+        ensure_ascii=False,
+    ).encode()
+    return [
+        {"type": "http.response.start", "status": 413,
+         "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]},
+        {"type": "http.response.body", "body": body},
+    ]
+
+
+class BodySizeLimit:
+    """Refuse bodies over ``limit`` bytes — by Content-Length up front, or while streaming without one."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            for message in _reject(self.limit):
+                await send(message)
+            return
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except _TooLarge:
+            if not started:
+                for message in _reject(self.limit):
+                    await send(message)
+
+
+class AccessLog:
+    """One line per request: method, route template, status, milliseconds. No query, body or ids."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status: dict[str, Any] = {"code": 500}
+        started = time.perf_counter()
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "<unmatched>"
+            access_log.info(
+                "%s %s %s %.1fms", scope.get("method"), template, status["code"],
+                (time.perf_counter() - started) * 1000,
+            )

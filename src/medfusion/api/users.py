@@ -1,0 +1,53 @@
+"""/api/users — account administration (``user:manage``); every change is audited."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from medfusion.api.auth import DB, CurrentPrincipal
+from medfusion.errors import MedFusionError, PermissionDenied
+from medfusion.store import audit
+from medfusion.store.access import Permission, Role
+from medfusion.store.users import User, create_user, list_users
+
+router = APIRouter(prefix="/api/users", tags=["users 用户"])
+
+
+class NewUser(BaseModel):
+    username: str = Field(min_length=3, max_length=64)
+    password: str = Field(min_length=8, max_length=256)
+    role: Role
+    patient_id: str | None = Field(default=None, max_length=64)
+
+
+def _require(principal: CurrentPrincipal, db: DB, action: str) -> None:
+    if not principal.may(Permission.user_manage):
+        with db.session() as session:
+            audit.record(session, principal.actor, action, audit.Outcome.denied)
+        raise PermissionDenied("需要用户管理权限 user:manage required")
+
+
+@router.get("", response_model=list[User], summary="用户列表")
+def get_users(db: DB, principal: CurrentPrincipal) -> list[User]:
+    _require(principal, db, "user.list")
+    with db.session() as session:
+        users = list_users(session)
+        audit.record(session, principal.actor, "user.list", detail={"count": len(users)})
+    return users
+
+
+@router.post("", response_model=User, status_code=201, summary="新建用户")
+def add_user(body: NewUser, db: DB, principal: CurrentPrincipal) -> User:
+    _require(principal, db, "user.create")
+    try:
+        with db.session() as session:
+            user = create_user(session, body.username, body.password, body.role, body.patient_id)
+            audit.record(session, principal.actor, "user.create", patient_id=body.patient_id,
+                         detail={"username": user.username, "role": user.role.value})
+    except MedFusionError as error:
+        with db.session() as session:
+            audit.record(session, principal.actor, "user.create", audit.Outcome.failed,
+                         detail={"username": body.username, "error": error.code})
+        raise
+    return user

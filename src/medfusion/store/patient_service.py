@@ -1,0 +1,159 @@
+"""Patient-record access as one service: permission and scope checks, the work, and the audit entry.
+
+Both surfaces (API and CLI) go through here, so every read, search, list or write of patient data is
+authorised the same way and leaves exactly one audit entry — ``success`` in the same transaction as the
+work, or ``denied`` / ``not_found`` / ``failed`` in its own transaction when the work is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+from medfusion.errors import MedFusionError, NotFound, PermissionDenied
+from medfusion.interop.fhir import ImportResult, bundle_to_charts, chart_to_bundle
+from medfusion.record.models import Patient, PatientChart
+from medfusion.store import audit
+from medfusion.store.access import SELF_ONLY_ROLES, Permission, Role, allowed
+from medfusion.store.database import Database
+from medfusion.store.patients import PatientFilters, PatientPage, PatientRepository
+
+T = TypeVar("T")
+SYSTEM_ROLE = "system"
+
+
+class Principal:
+    """Who is asking: a signed-in user, or the local operator (``role == "system"``) for CLI commands."""
+
+    def __init__(self, username: str, role: str, patient_id: str | None = None) -> None:
+        self.username = username
+        self.role = role
+        self.patient_id = patient_id
+
+    @property
+    def actor(self) -> audit.Actor:
+        return audit.Actor(self.username, self.role)
+
+    def may(self, permission: Permission) -> bool:
+        return self.role == SYSTEM_ROLE or allowed(self.role, permission)
+
+    def confined(self) -> bool:
+        return self.role in {r.value for r in SELF_ONLY_ROLES}
+
+
+def _outcome(error: MedFusionError) -> audit.Outcome:
+    if isinstance(error, PermissionDenied):
+        return audit.Outcome.denied
+    if isinstance(error, NotFound):
+        return audit.Outcome.not_found
+    return audit.Outcome.failed
+
+
+class PatientService:
+    def __init__(self, db: Database, principal: Principal) -> None:
+        self.db = db
+        self.principal = principal
+
+    def _run(
+        self,
+        action: str,
+        permission: Permission,
+        work: Callable[[Session], T],
+        *,
+        patient_id: str | None = None,
+        detail: Callable[[T], dict[str, Any]] | None = None,
+        audit_patient: Callable[[T], str | None] | None = None,
+    ) -> T:
+        try:
+            if not self.principal.may(permission):
+                raise PermissionDenied(f"角色 {self.principal.role} 无权执行 {permission.value}",
+                                       details={"permission": permission.value})
+            if self.principal.confined() and patient_id is not None and patient_id != self.principal.patient_id:
+                raise PermissionDenied("只能访问本人病历 patients may only access their own record")
+            with self.db.session() as session:
+                result = work(session)
+                audit.record(
+                    session, self.principal.actor, action, audit.Outcome.success,
+                    patient_id=audit_patient(result) if audit_patient else patient_id,
+                    detail=detail(result) if detail else None,
+                )
+            return result
+        except MedFusionError as error:
+            with self.db.session() as session:
+                audit.record(session, self.principal.actor, action, _outcome(error), patient_id=patient_id,
+                             detail={"error": error.code})
+            raise
+
+    # --- reads ------------------------------------------------------------------------------
+    def search(self, filters: PatientFilters, *, limit: int = 50, offset: int = 0) -> PatientPage:
+        return self._run(
+            "patient.search", Permission.patient_search,
+            lambda s: PatientRepository(s).search(filters, limit=limit, offset=offset),
+            detail=lambda page: {"filters": filters.used(), "total": page.total,
+                                 "returned": [p.id for p in page.items]},
+        )
+
+    def get(self, patient_id: str) -> Patient:
+        return self._run("patient.read", Permission.patient_read,
+                         lambda s: PatientRepository(s).get(patient_id), patient_id=patient_id)
+
+    def chart(self, patient_id: str) -> PatientChart:
+        return self._run("chart.read", Permission.patient_read,
+                         lambda s: PatientRepository(s).get_chart(patient_id), patient_id=patient_id)
+
+    def export_fhir(self, patient_id: str) -> dict[str, Any]:
+        return self._run("fhir.export", Permission.fhir_export,
+                         lambda s: chart_to_bundle(PatientRepository(s).get_chart(patient_id)),
+                         patient_id=patient_id)
+
+    # --- writes -----------------------------------------------------------------------------
+    def create(self, chart: PatientChart) -> PatientChart:
+        return self._run("patient.create", Permission.patient_write,
+                         lambda s: PatientRepository(s).create(chart), patient_id=chart.patient.id,
+                         detail=lambda c: {"resources": sum(len(v) for v in c.children().values())})
+
+    def update(self, patient: Patient) -> Patient:
+        return self._run("patient.update", Permission.patient_write,
+                         lambda s: PatientRepository(s).update_patient(patient), patient_id=patient.id)
+
+    def replace_chart(self, chart: PatientChart) -> PatientChart:
+        return self._run("chart.replace", Permission.patient_write,
+                         lambda s: PatientRepository(s).replace_chart(chart), patient_id=chart.patient.id,
+                         detail=lambda c: {"resources": sum(len(v) for v in c.children().values())})
+
+    def import_fhir(self, bundle: Any, *, strict: bool = False) -> ImportResult:
+        """Validate the whole Bundle first, then write every chart in one transaction (all or nothing)."""
+
+        def work(session: Session) -> ImportResult:
+            result = bundle_to_charts(bundle, strict=strict)
+            repo = PatientRepository(session)
+            for chart in result.charts:
+                repo.replace_chart(chart)
+            return result
+
+        return self._run(
+            "fhir.import", Permission.fhir_import, work,
+            detail=lambda r: {"patients": r.patient_ids[:100], "issues": len(r.issues)},
+            audit_patient=lambda r: r.patient_ids[0] if len(r.patient_ids) == 1 else None,
+        )
+
+    def load_many(self, charts: list[PatientChart]) -> int:
+        return self._run("patient.bulk_create", Permission.patient_write,
+                         lambda s: PatientRepository(s).add_many(charts),
+                         detail=lambda n: {"patients": n, "first": charts[0].patient.id if charts else None})
+
+
+def system_principal() -> Principal:
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 — no login name in some containers
+        user = "unknown"
+    return Principal(f"cli:{user}", SYSTEM_ROLE)
+
+
+def user_principal(username: str, role: Role | str, patient_id: str | None) -> Principal:
+    return Principal(username, Role(role).value, patient_id)
