@@ -1,7 +1,7 @@
 """Code-shape checks for the code systems the record uses, and their FHIR system URIs.
 
 - ICD-10: WHO ICD-10 shapes plus the Chinese national clinical version 2.0 extensions
-  (国家临床版2.0, e.g. ``I10.x00x002``, ``E11.900``, dagger–asterisk ``A01.001+K77.0*``).
+  (国家临床版2.0, e.g. ``I10.x00x002``, ``E11.900``, dagger–asterisk ``A01.001+K77.0*``, ``A17+``, ``D63*``).
 - ICD-9-CM-3: procedure codes ``NN`` / ``NN.N`` / ``NN.NN`` (国家临床版3.0 adds ``x`` extensions such as
   ``36.0600x001``).
 - ATC: WHO Collaborating Centre ATC levels 1–5 (e.g. ``C08CA01``).
@@ -22,8 +22,9 @@ LOINC_SYSTEM = "http://loinc.org"
 UCUM_SYSTEM = "http://unitsofmeasure.org"
 
 _ICD10_CORE = r"[A-Z]\d{2}(\.[0-9xX]{1,3}([xX]\d{3})?)?"
-# dagger–asterisk pairs (e.g. ``A01.001+K77.0*``) are written as one code in the clinical version
-_ICD10 = re.compile(rf"^{_ICD10_CORE}(\+{_ICD10_CORE}\*)?$")
+# dagger–asterisk pairs (e.g. ``A01.001+K77.0*``) are written as one code in the clinical version;
+# a lone code may carry its own dagger (``A17+``) or asterisk (``D63*``) mark
+_ICD10 = re.compile(rf"^{_ICD10_CORE}(\+{_ICD10_CORE}\*|[+*])?$")
 _ICD9CM3 = re.compile(r"^\d{2}(\.[0-9x]{1,4}(x\d{3,4})?)?$")
 _ATC = re.compile(r"^[A-Z](\d{2}([A-Z]([A-Z](\d{2})?)?)?)?$")
 _LOINC = re.compile(r"^\d{1,7}-\d$")

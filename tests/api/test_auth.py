@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from fastapi.testclient import TestClient
+
+from medfusion.settings import get_settings
+from tests.api.conftest import PASSWORD
+
+Auth = Callable[[str], dict[str, str]]
+
+
+def test_health_needs_no_token(client: TestClient) -> None:
+    body = client.get("/health").json()
+    assert body["status"] == "ok" and body["schema_revision"]
+
+
+def test_token_from_form_and_json(client: TestClient) -> None:
+    form = client.post("/api/auth/token", data={"username": "doctor", "password": PASSWORD})
+    as_json = client.post("/api/auth/token", json={"username": "doctor", "password": PASSWORD})
+    for response in (form, as_json):
+        assert response.status_code == 200
+        assert response.json()["token_type"] == "bearer" and response.json()["access_token"]
+
+
+def test_wrong_password_and_unknown_user_are_the_same_401(client: TestClient) -> None:
+    for username, password in (("doctor", "wrong-password"), ("nobody", PASSWORD)):
+        response = client.post("/api/auth/token", data={"username": username, "password": password})
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "authentication_failed"
+
+
+def test_missing_credentials_are_422(client: TestClient) -> None:
+    response = client.post("/api/auth/token", json={"username": "doctor"})
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_input"
+
+
+def test_every_api_route_requires_a_token(client: TestClient) -> None:
+    open_routes = {"/health", "/api/auth/token"}
+    checked = 0
+    for template, operations in client.get("/openapi.json").json()["paths"].items():
+        if template in open_routes:
+            continue
+        path = template.replace("{patient_id}", "P0000001")
+        for method in operations:
+            response = client.request(method.upper(), path)
+            assert response.status_code == 401, (method, path, response.status_code)
+            assert response.json()["error"]["code"] == "authentication_failed"
+            checked += 1
+    assert checked >= 12
+
+
+def test_expired_and_forged_tokens_are_refused(client: TestClient) -> None:
+    key = get_settings().signing_key()
+    past = datetime.now(UTC) - timedelta(hours=2)
+    expired = jwt.encode({"sub": "doctor", "iat": past, "exp": past + timedelta(minutes=1)}, key, algorithm="HS256")
+    forged = jwt.encode({"sub": "admin", "exp": datetime.now(UTC) + timedelta(hours=1)}, "not-the-key",
+                        algorithm="HS256")
+    r1 = client.get("/api/auth/me", headers={"Authorization": f"Bearer {expired}"})
+    r2 = client.get("/api/auth/me", headers={"Authorization": f"Bearer {forged}"})
+    assert (r1.status_code, r1.json()["error"]["code"]) == (401, "token_expired")
+    assert (r2.status_code, r2.json()["error"]["code"]) == (401, "invalid_token")
+
+
+def test_me(client: TestClient, auth: Auth) -> None:
+    assert client.get("/api/auth/me", headers=auth("patient")).json()["patient_id"] == "P0000001"
+
+
+def test_logins_are_audited(client: TestClient, auth: Auth) -> None:
+    client.post("/api/auth/token", data={"username": "doctor", "password": "wrong-password"})
+    entries = client.get("/api/audit", headers=auth("auditor"), params={"limit": 1000}).json()
+    logins = [(e["actor"], e["outcome"]) for e in entries if e["action"] == "auth.login"]
+    assert ("doctor", "denied") in logins and ("auditor", "success") in logins

@@ -1,0 +1,87 @@
+"""Shared fixtures: isolated data dirs, both database backends, datasets, demo charts."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from medfusion.record.models import PatientChart
+from medfusion.settings import Settings, get_settings
+from medfusion.store.database import Database, reset_database_cache
+from medfusion.synth import generate_population
+
+PG_URL_ENV = "MEDFUSION_TEST_PG_URL"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test gets its own data dir and a fresh settings/database cache."""
+    monkeypatch.setenv("MEDFUSION_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("MEDFUSION_DATABASE_URL", raising=False)
+    monkeypatch.delenv("MEDFUSION_SECRET_KEY", raising=False)
+    get_settings.cache_clear()
+    reset_database_cache()
+    yield
+    get_settings.cache_clear()
+    reset_database_cache()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "var")
+
+
+def _postgres_database(base_url: str) -> Iterator[str]:
+    """A throwaway database on the test server, dropped afterwards."""
+    import psycopg
+
+    name = f"medfusion_t_{uuid.uuid4().hex[:12]}"
+    admin = base_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    head, _, _ = admin.rpartition("/")
+    try:
+        yield f"{head}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Storage tests run on SQLite always and on PostgreSQL when MEDFUSION_TEST_PG_URL is set."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    base = os.environ.get(PG_URL_ENV)
+    if not base:
+        pytest.skip(f"{PG_URL_ENV} not set")
+    yield from _postgres_database(base)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_charts() -> list[PatientChart]:
+    return list(generate_population(40, seed=7))
+
+
+def shared_dataset(name: str) -> Path:
+    """The public dataset folder, or skip (fail under CI=true) when it is absent."""
+    root = Path(os.environ.get("MEDFUSION_SHARED_DATA", Path(__file__).resolve().parents[1] / "../shared/data"))
+    folder = (root / name).resolve()
+    if not folder.is_dir():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"dataset {name} missing at {folder} (required under CI=true)")
+        pytest.skip(f"dataset {name} not found at {folder}")
+    return folder
