@@ -36,7 +36,13 @@ run: install
 test: install-dev
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
-bench: install-dev
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): pyproject.toml $(DEV_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@touch $@
+
+# Long measurements live here, never in `make test`. Set MEDFUSION_TEST_PG_URL to include PostgreSQL.
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run
 
 lint: install-dev

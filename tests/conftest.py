@@ -59,6 +59,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     base = os.environ.get(PG_URL_ENV)
     if not base:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{PG_URL_ENV} must be set under CI=true (see .ci/run)")
         pytest.skip(f"{PG_URL_ENV} not set")
     yield from _postgres_database(base)
 
@@ -78,7 +80,9 @@ def demo_charts() -> list[PatientChart]:
 
 def shared_dataset(name: str) -> Path:
     """The public dataset folder, or skip (fail under CI=true) when it is absent."""
-    root = Path(os.environ.get("MEDFUSION_SHARED_DATA", Path(__file__).resolve().parents[1] / "../shared/data"))
+    root = Path(
+        os.environ.get("MEDFUSION_SHARED_DATA", Path(__file__).resolve().parents[1] / "../shared/data")
+    )
     folder = (root / name).resolve()
     if not folder.is_dir():
         if os.environ.get("CI", "").lower() == "true":

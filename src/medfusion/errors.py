@@ -6,7 +6,7 @@ non-zero exit (CLI).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 
 class MedFusionError(Exception):
@@ -31,7 +31,7 @@ class InvalidInput(MedFusionError):
     status_code = 422
 
     @classmethod
-    def for_field(cls, field: str, message: str, code: str | None = None) -> InvalidInput:
+    def for_field(cls, field: str, message: str, code: str | None = None) -> Self:
         return cls(f"{field}: {message}", details=[{"field": field, "message": message}], code=code)
 
 

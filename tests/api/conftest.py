@@ -23,7 +23,9 @@ def seeded(demo_charts: list[PatientChart]) -> list[PatientChart]:
     with db.session() as session:
         PatientRepository(session).add_many(charts)
         for role in Role:
-            create_user(session, role.value, PASSWORD, role, charts[0].patient.id if role is Role.patient else None)
+            create_user(
+                session, role.value, PASSWORD, role, charts[0].patient.id if role is Role.patient else None
+            )
     return charts
 
 

@@ -55,9 +55,12 @@ def test_every_api_route_requires_a_token(client: TestClient) -> None:
 def test_expired_and_forged_tokens_are_refused(client: TestClient) -> None:
     key = get_settings().signing_key()
     past = datetime.now(UTC) - timedelta(hours=2)
-    expired = jwt.encode({"sub": "doctor", "iat": past, "exp": past + timedelta(minutes=1)}, key, algorithm="HS256")
-    forged = jwt.encode({"sub": "admin", "exp": datetime.now(UTC) + timedelta(hours=1)}, "not-the-key",
-                        algorithm="HS256")
+    expired = jwt.encode(
+        {"sub": "doctor", "iat": past, "exp": past + timedelta(minutes=1)}, key, algorithm="HS256"
+    )
+    forged = jwt.encode(
+        {"sub": "admin", "exp": datetime.now(UTC) + timedelta(hours=1)}, "not-the-key", algorithm="HS256"
+    )
     r1 = client.get("/api/auth/me", headers={"Authorization": f"Bearer {expired}"})
     r2 = client.get("/api/auth/me", headers={"Authorization": f"Bearer {forged}"})
     assert (r1.status_code, r1.json()["error"]["code"]) == (401, "token_expired")

@@ -22,7 +22,9 @@ def test_traffic_leaves_no_names_or_id_numbers_in_logs(
         client.get("/api/patients", headers=h, params={"name": p.name, "id_number": p.id_number})
         client.get(f"/api/patients/{p.id}/chart", headers=h)
         client.put(f"/api/patients/{p.id}", headers=h, json=p.model_dump(mode="json"))
-        client.post("/api/patients", headers=h, json={"patient": {**p.model_dump(mode="json"), "id_number": "1"}})
+        client.post(
+            "/api/patients", headers=h, json={"patient": {**p.model_dump(mode="json"), "id_number": "1"}}
+        )
     # the test client's own request log (httpx) is not the server's; everything else is
     server_log = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
     assert "GET /api/patients/{patient_id}/chart 200" in server_log  # the access log did run

@@ -11,8 +11,13 @@ from medfusion.interop.fhir import chart_to_bundle
 from medfusion.record.models import PatientChart
 
 Auth = Callable[[str], dict[str, str]]
-NEW_PATIENT = {"id": "N001", "name": "陆建华", "sex": "male", "birth_date": "1958-03-07",
-               "id_number": "310106195803070010"}  # valid check digit
+NEW_PATIENT = {
+    "id": "N001",
+    "name": "陆建华",
+    "sex": "male",
+    "birth_date": "1958-03-07",
+    "id_number": "310106195803070010",
+}  # valid check digit
 
 
 def _error(response: Any) -> dict[str, Any]:
@@ -32,7 +37,9 @@ def test_search_with_optional_filters(client: TestClient, auth: Auth, seeded: li
     by_code = client.get("/api/patients", headers=h, params={"diagnosis_code": code}).json()
     assert target.patient.id in [p["id"] for p in by_code["items"]]
     dept = target.encounters[0].department
-    by_dept = client.get("/api/patients", headers=h, params={"department": dept, "name": target.patient.name}).json()
+    by_dept = client.get(
+        "/api/patients", headers=h, params={"department": dept, "name": target.patient.name}
+    ).json()
     assert target.patient.id in [p["id"] for p in by_dept["items"]]
 
 
@@ -66,8 +73,9 @@ def test_path_and_body_ids_must_agree(client: TestClient, auth: Auth) -> None:
         ({**NEW_PATIENT, "sex": "m"}, "patient.sex"),
     ],
 )
-def test_invalid_patients_are_422_naming_the_field(client: TestClient, auth: Auth, patient: dict[str, Any],
-                                                   field: str) -> None:
+def test_invalid_patients_are_422_naming_the_field(
+    client: TestClient, auth: Auth, patient: dict[str, Any], field: str
+) -> None:
     h = auth("doctor")
     response = client.post("/api/patients", headers=h, json={"patient": patient})
     error = _error(response)
@@ -77,9 +85,19 @@ def test_invalid_patients_are_422_naming_the_field(client: TestClient, auth: Aut
 
 
 def test_unknown_unit_is_422(client: TestClient, auth: Auth) -> None:
-    body = {"patient": NEW_PATIENT, "observations": [
-        {"id": "o1", "category": "laboratory", "name": "血糖", "value": 5.1, "unit": "mg/furlong",
-         "effective_at": "2024-01-01T08:00"}]}
+    body = {
+        "patient": NEW_PATIENT,
+        "observations": [
+            {
+                "id": "o1",
+                "category": "laboratory",
+                "name": "血糖",
+                "value": 5.1,
+                "unit": "mg/furlong",
+                "effective_at": "2024-01-01T08:00",
+            }
+        ],
+    }
     response = client.post("/api/patients", headers=auth("doctor"), json=body)
     assert response.status_code == 422
     assert any(d["field"] == "observations.0.unit" for d in _error(response)["details"])

@@ -44,19 +44,35 @@ def test_patient_reaches_only_their_own_record(client: TestClient, auth: Auth) -
 
 def test_admin_adds_users_and_changes_are_audited(client: TestClient, auth: Auth) -> None:
     admin = auth("admin")
-    created = client.post("/api/users", headers=admin,
-                          json={"username": "dr_li", "password": "longenough1", "role": "doctor"})
+    created = client.post(
+        "/api/users", headers=admin, json={"username": "dr_li", "password": "longenough1", "role": "doctor"}
+    )
     assert created.status_code == 201
-    assert client.post("/api/users", headers=admin,
-                       json={"username": "dr_li", "password": "longenough1", "role": "doctor"}).status_code == 409
-    assert client.post("/api/users", headers=admin,
-                       json={"username": "p2", "password": "longenough1", "role": "patient"}).status_code == 422
-    denied = client.post("/api/users", headers=auth("doctor"),
-                         json={"username": "dr_x", "password": "longenough1", "role": "admin"})
+    assert (
+        client.post(
+            "/api/users",
+            headers=admin,
+            json={"username": "dr_li", "password": "longenough1", "role": "doctor"},
+        ).status_code
+        == 409
+    )
+    assert (
+        client.post(
+            "/api/users", headers=admin, json={"username": "p2", "password": "longenough1", "role": "patient"}
+        ).status_code
+        == 422
+    )
+    denied = client.post(
+        "/api/users",
+        headers=auth("doctor"),
+        json={"username": "dr_x", "password": "longenough1", "role": "admin"},
+    )
     assert denied.status_code == 403
     entries = client.get("/api/audit", headers=auth("auditor"), params={"limit": 1000}).json()
     creates = [(e["actor"], e["outcome"]) for e in entries if e["action"] == "user.create"]
-    assert ("admin", "success") in creates and ("doctor", "denied") in creates and ("admin", "failed") in creates
+    assert (
+        ("admin", "success") in creates and ("doctor", "denied") in creates and ("admin", "failed") in creates
+    )
 
 
 def test_every_patient_data_access_is_audited(client: TestClient, auth: Auth) -> None:

@@ -30,7 +30,9 @@ def test_ours_to_fhir_to_ours_is_lossless(demo_charts: list[PatientChart]) -> No
 def test_exported_bundles_are_valid_r4_and_say_their_version(demo_charts: list[PatientChart]) -> None:
     bundle = bundle_for(demo_charts[:5])
     Bundle.model_validate(bundle)
-    assert {"system": "http://hl7.org/fhir/FHIR-version", "code": "4.0.1", "display": "FHIR R4"} in bundle["meta"]["tag"]
+    assert {"system": "http://hl7.org/fhir/FHIR-version", "code": "4.0.1", "display": "FHIR R4"} in bundle[
+        "meta"
+    ]["tag"]
     urls = [e["fullUrl"] for e in bundle["entry"]]
     assert len(urls) == len(set(urls)) and all(u.startswith("urn:uuid:") for u in urls)
 
@@ -63,19 +65,35 @@ def _foreign_bundle() -> dict[str, Any]:
                 "resource": {
                     "resourceType": "Observation",
                     "status": "final",
-                    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                              "code": "laboratory"}]}],
-                    "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"}],
-                             "text": "血糖"},
+                    "category": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                    "code": "laboratory",
+                                }
+                            ]
+                        }
+                    ],
+                    "code": {
+                        "coding": [{"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"}],
+                        "text": "血糖",
+                    },
                     "subject": {"reference": "urn:uuid:11111111-1111-4111-8111-111111111111"},
                     "effectiveDateTime": "2024-03-01T08:00:00+08:00",
-                    "valueQuantity": {"value": 7.8, "unit": "mmol/L", "system": "http://unitsofmeasure.org",
-                                      "code": "mmol/L"},
+                    "valueQuantity": {
+                        "value": 7.8,
+                        "unit": "mmol/L",
+                        "system": "http://unitsofmeasure.org",
+                        "code": "mmol/L",
+                    },
                     "note": [{"text": "空腹"}],
                 },
             },
-            {"fullUrl": "urn:uuid:33333333-3333-4333-8333-333333333333",
-             "resource": {"resourceType": "Practitioner", "name": [{"text": "王医生"}]}},
+            {
+                "fullUrl": "urn:uuid:33333333-3333-4333-8333-333333333333",
+                "resource": {"resourceType": "Practitioner", "name": [{"text": "王医生"}]},
+            },
         ],
     }
 
@@ -85,7 +103,9 @@ def test_unmodelled_elements_are_kept_and_reported() -> None:
     chart = result.charts[0]
     assert chart.patient.id_number == "11010519491231002X"
     assert chart.patient.fhir_extra["maritalStatus"] == {"text": "已婚"}
-    assert chart.patient.fhir_extra["identifier"] == [{"system": "urn:oid:1.2.156.112604.1.2.1", "value": "MRN-778899"}]
+    assert chart.patient.fhir_extra["identifier"] == [
+        {"system": "urn:oid:1.2.156.112604.1.2.1", "value": "MRN-778899"}
+    ]
     assert chart.observations[0].fhir_extra["note"] == [{"text": "空腹"}]
     kinds = {(i.kind, i.path.split(".")[-1]) for i in result.issues}
     assert ("kept", "maritalStatus") in kinds and ("kept", "note") in kinds
@@ -118,13 +138,23 @@ def test_a_different_fhir_version_is_refused() -> None:
 @pytest.mark.parametrize(
     "mutate, field",
     [
-        (lambda b: b["entry"][0]["resource"].__setitem__("birthDate", "1949-02-30"), "entry[0].resource.birthDate"),
+        (
+            lambda b: b["entry"][0]["resource"].__setitem__("birthDate", "1949-02-30"),
+            "entry[0].resource.birthDate",
+        ),
         (lambda b: b["entry"][0]["resource"].__setitem__("favouriteColour", "red"), "favouriteColour"),
-        (lambda b: b["entry"][1]["resource"]["valueQuantity"].update(unit="bananas", code="bananas"),
-         "valueQuantity"),
-        (lambda b: b["entry"][1]["resource"]["subject"].__setitem__("reference", "Patient/nobody"), "subject"),
-        (lambda b: b["entry"][0]["resource"]["identifier"][1].__setitem__("value", "110105194912310021"),
-         "id_number"),
+        (
+            lambda b: b["entry"][1]["resource"]["valueQuantity"].update(unit="bananas", code="bananas"),
+            "valueQuantity",
+        ),
+        (
+            lambda b: b["entry"][1]["resource"]["subject"].__setitem__("reference", "Patient/nobody"),
+            "subject",
+        ),
+        (
+            lambda b: b["entry"][0]["resource"]["identifier"][1].__setitem__("value", "110105194912310021"),
+            "id_number",
+        ),
         (lambda b: b.__setitem__("resourceType", "Patient"), "resourceType"),
     ],
 )
@@ -146,10 +176,16 @@ def test_unknown_unit_error_keeps_its_code() -> None:
 
 def test_condition_without_icd10_is_refused() -> None:
     bundle = _foreign_bundle()
-    bundle["entry"].append({"resource": {
-        "resourceType": "Condition", "subject": {"reference": "urn:uuid:11111111-1111-4111-8111-111111111111"},
-        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "38341003"}]}}})
-    with pytest.raises(InvalidFhir, match="code.coding"):
+    bundle["entry"].append(
+        {
+            "resource": {
+                "resourceType": "Condition",
+                "subject": {"reference": "urn:uuid:11111111-1111-4111-8111-111111111111"},
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": "38341003"}]},
+            }
+        }
+    )
+    with pytest.raises(InvalidFhir, match=r"code\.coding"):
         bundle_to_charts(bundle)
 
 
@@ -167,12 +203,16 @@ def test_import_does_not_mutate_its_input() -> None:
     assert bundle == before
 
 
-@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\x00"), max_size=200))
+@given(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\x00"), max_size=200)
+)
 def test_note_text_survives_the_narrative(text: str) -> None:
     restored, flattened = div_to_text(text_to_div(text))
     assert restored == text and not flattened
 
 
 def test_markup_in_foreign_narrative_is_flattened_and_reported() -> None:
-    text, flattened = div_to_text('<div xmlns="http://www.w3.org/1999/xhtml"><p>主诉：头晕</p><p>3天</p></div>')
+    text, flattened = div_to_text(
+        '<div xmlns="http://www.w3.org/1999/xhtml"><p>主诉：头晕</p><p>3天</p></div>'
+    )
     assert flattened and text == "主诉：头晕\n3天\n"

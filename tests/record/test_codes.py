@@ -8,7 +8,9 @@ from medfusion.record.codes import check_atc, check_icd9cm3, check_icd10
 from tests.conftest import shared_dataset
 
 
-@pytest.mark.parametrize("code", ["I10", "E11.9", "E11.900", "I10.x00x002", "A01.001+K77.0*", "G56.100X001", "A17+", "D63*"])
+@pytest.mark.parametrize(
+    "code", ["I10", "E11.9", "E11.900", "I10.x00x002", "A01.001+K77.0*", "G56.100X001", "A17+", "D63*"]
+)
 def test_icd10_shapes(code: str) -> None:
     assert check_icd10(code) == code
 

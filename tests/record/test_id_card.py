@@ -54,7 +54,9 @@ def test_invalid_numbers_are_rejected_with_a_reason(number: str, reason: str) ->
 birth_dates = st.dates(min_value=date(1900, 1, 1), max_value=date(2024, 12, 31))
 
 
-@given(birth=birth_dates, sequence=st.integers(0, 999), region=st.sampled_from(["310106", "310115", "320500"]))
+@given(
+    birth=birth_dates, sequence=st.integers(0, 999), region=st.sampled_from(["310106", "310115", "320500"])
+)
 def test_made_numbers_parse_back(birth: date, sequence: int, region: str) -> None:
     number = make_id_number(region, birth, sequence)
     parsed = parse_id_number(number)
@@ -63,7 +65,9 @@ def test_made_numbers_parse_back(birth: date, sequence: int, region: str) -> Non
 
 
 @given(birth=birth_dates, sequence=st.integers(0, 999), position=st.integers(0, 16), delta=st.integers(1, 9))
-def test_any_single_digit_substitution_is_detected(birth: date, sequence: int, position: int, delta: int) -> None:
+def test_any_single_digit_substitution_is_detected(
+    birth: date, sequence: int, position: int, delta: int
+) -> None:
     # ISO 7064 MOD 11-2 detects every single-character substitution.
     number = make_id_number("310106", birth, sequence)
     digit = (int(number[position]) + delta) % 10

@@ -50,7 +50,10 @@ def test_entries_link_to_their_predecessor(db: Database) -> None:
 
 def test_database_refuses_update_and_delete(db: Database) -> None:
     _fill(db, 2)
-    for statement in ("UPDATE audit_log SET outcome = 'denied' WHERE seq = 1", "DELETE FROM audit_log WHERE seq = 1"):
+    for statement in (
+        "UPDATE audit_log SET outcome = 'denied' WHERE seq = 1",
+        "DELETE FROM audit_log WHERE seq = 1",
+    ):
         with pytest.raises(DBAPIError), db.engine.begin() as conn:
             conn.execute(text(statement))
 
@@ -76,7 +79,8 @@ def test_reordered_entries_are_caught(db: Database) -> None:
         db,
         "UPDATE audit_log SET patient_id = CASE seq WHEN 2 THEN 'P2' WHEN 3 THEN 'P1' END, "
         "detail = CASE seq WHEN 2 THEN :d2 WHEN 3 THEN :d1 END WHERE seq IN (2, 3)",
-        d2='{"i":2}', d1='{"i":1}',
+        d2='{"i":2}',
+        d1='{"i":1}',
     )
     result = _verify(db)
     assert not result.ok and result.first_bad_seq == 2

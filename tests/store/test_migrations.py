@@ -3,9 +3,9 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from medfusion.settings import get_settings
 from medfusion.store.database import Database, get_database
 from medfusion.store.tables import Base
-from medfusion.settings import get_settings
 
 
 def test_migrations_create_exactly_the_declared_schema(db: Database) -> None:

@@ -36,15 +36,22 @@ def test_search_filters_combine(db: Database, demo_charts: list[PatientChart]) -
         by_name = repo.search(PatientFilters(name=target.patient.name[1:]))
         assert target.patient.id in [p.id for p in by_name.items]
         by_code = repo.search(PatientFilters(diagnosis_code=code.split(".")[0]), limit=500)
-        expected = {c.patient.id for c in demo_charts if any(d.icd10_code.startswith(code.split(".")[0] + ".")
-                                                             or d.icd10_code == code.split(".")[0]
-                                                             for d in c.conditions)}
+        expected = {
+            c.patient.id
+            for c in demo_charts
+            if any(
+                d.icd10_code.startswith(code.split(".")[0] + ".") or d.icd10_code == code.split(".")[0]
+                for d in c.conditions
+            )
+        }
         assert {p.id for p in by_code.items} == expected and by_code.total == len(expected)
         both = repo.search(PatientFilters(diagnosis_code=code, department=department), limit=500)
         assert target.patient.id in {p.id for p in both.items}
         assert all(
-            any(d.icd10_code == code for d in c.conditions) and any(e.department == department for e in c.encounters)
-            for c in demo_charts if c.patient.id in {p.id for p in both.items}
+            any(d.icd10_code == code for d in c.conditions)
+            and any(e.department == department for e in c.encounters)
+            for c in demo_charts
+            if c.patient.id in {p.id for p in both.items}
         )
         page = repo.search(PatientFilters(), limit=7, offset=7)
         assert page.total == len(demo_charts) and len(page.items) == 7

@@ -24,8 +24,14 @@ def _run(args: list[str]) -> int:
 def test_same_seed_and_size_give_identical_bytes(tmp_path: Path) -> None:
     for fmt in ("jsonl", "fhir"):
         a, b = tmp_path / f"a.{fmt}", tmp_path / f"b.{fmt}"
-        assert _run(["synth", "population", "--size", "25", "--seed", "3", "--format", fmt, "--out", str(a)]) == 0
-        assert _run(["synth", "population", "--size", "25", "--seed", "3", "--format", fmt, "--out", str(b)]) == 0
+        assert (
+            _run(["synth", "population", "--size", "25", "--seed", "3", "--format", fmt, "--out", str(a)])
+            == 0
+        )
+        assert (
+            _run(["synth", "population", "--size", "25", "--seed", "3", "--format", fmt, "--out", str(b)])
+            == 0
+        )
         assert a.read_bytes() == b.read_bytes()
         assert len(a.read_text(encoding="utf-8").splitlines()) == 25
 
@@ -84,8 +90,10 @@ def test_ckd_lowers_egfr_and_egfr_follows_creatinine(population: list[PatientCha
 
 def test_prevalence_is_in_the_published_range(population: list[PatientChart]) -> None:
     adults = [c for c in population if (REFERENCE_DATE - c.patient.birth_date).days >= 18 * 365]
-    share = {code: sum(_has(c, code) for c in adults) / len(adults)
-             for code in ("I10.x00x002", "E11.900", "J44.900")}
+    share = {
+        code: sum(_has(c, code) for c in adults) / len(adults)
+        for code in ("I10.x00x002", "E11.900", "J44.900")
+    }
     assert 0.18 <= share["I10.x00x002"] <= 0.36  # adult hypertension ≈ 23–28%
     assert 0.07 <= share["E11.900"] <= 0.18  # adult diabetes ≈ 11–13%
     assert 0.03 <= share["J44.900"] <= 0.14  # adult COPD ≈ 8.6%

@@ -36,7 +36,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/health", response_model=Health, tags=["health"], summary="健康检查（无需登录）")
     def health() -> Health:
-        return Health(status="ok", version=__version__, database=db.dialect, schema_revision=db.current_revision())
+        return Health(
+            status="ok", version=__version__, database=db.dialect, schema_revision=db.current_revision()
+        )
 
     app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
     app.add_middleware(AccessLog)

@@ -33,7 +33,9 @@ def list_entries(
     _require(principal, db, "audit.read")
     with db.session() as session:
         rows = audit.entries(session, patient_id=patient_id, actor=actor, after_seq=after_seq, limit=limit)
-        audit.record(session, principal.actor, "audit.read", patient_id=patient_id, detail={"count": len(rows)})
+        audit.record(
+            session, principal.actor, "audit.read", patient_id=patient_id, detail={"count": len(rows)}
+        )
     return rows
 
 
@@ -43,6 +45,11 @@ def verify_chain(db: DB, principal: CurrentPrincipal) -> audit.AuditVerification
     with db.session() as session:
         result = audit.verify(session)
     with db.session() as session:
-        audit.record(session, principal.actor, "audit.verify", "success" if result.ok else "failed",
-                     detail={"entries": result.entries, "first_bad_seq": result.first_bad_seq})
+        audit.record(
+            session,
+            principal.actor,
+            "audit.verify",
+            "success" if result.ok else "failed",
+            detail={"entries": result.entries, "first_bad_seq": result.first_bad_seq},
+        )
     return result

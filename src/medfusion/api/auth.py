@@ -67,8 +67,10 @@ async def _read_credentials(request: Request) -> Credentials:
             data = {k: form.get(k) for k in ("username", "password") if form.get(k) is not None}
         return Credentials.model_validate(data)
     except (ValueError, ValidationError) as exc:
-        raise InvalidInput("需要 username 与 password (form or JSON body)",
-                           details=[{"field": "username/password", "message": type(exc).__name__}]) from None
+        raise InvalidInput(
+            "需要 username 与 password (form or JSON body)",
+            details=[{"field": "username/password", "message": type(exc).__name__}],
+        ) from None
 
 
 @router.post("/token", response_model=Token, summary="登录获取令牌 (OAuth2 password flow; form or JSON)")
@@ -79,22 +81,26 @@ async def token(request: Request) -> Token:
     with db.session() as session:
         user = authenticate(session, credentials.username, credentials.password)
         outcome = audit.Outcome.success if user else audit.Outcome.denied
-        audit.record(session, audit.Actor(credentials.username[:64], user.role.value if user else "-"),
-                     "auth.login", outcome)
+        audit.record(
+            session,
+            audit.Actor(credentials.username[:64], user.role.value if user else "-"),
+            "auth.login",
+            outcome,
+        )
     if user is None:
         raise AuthenticationFailed("用户名或密码错误 invalid username or password")
     access, ttl = issue_token(settings, user.username)
     return Token(access_token=access, expires_in=ttl, role=user.role.value)
 
 
-def current_principal(
-    request: Request, raw: Annotated[str | None, Depends(oauth2)]
-) -> Principal:
+def current_principal(request: Request, raw: Annotated[str | None, Depends(oauth2)]) -> Principal:
     if not raw:
         raise AuthenticationFailed("需要登录 missing bearer token")
     settings = get_settings_dep(request)
     try:
-        claims = jwt.decode(raw, settings.signing_key(), algorithms=[_ALGORITHM], options={"require": ["exp", "sub"]})
+        claims = jwt.decode(
+            raw, settings.signing_key(), algorithms=[_ALGORITHM], options={"require": ["exp", "sub"]}
+        )
     except jwt.ExpiredSignatureError:
         raise AuthenticationFailed("令牌已过期 token expired", code="token_expired") from None
     except jwt.PyJWTError:

@@ -15,8 +15,9 @@ from medfusion.errors import MedFusionError
 log = logging.getLogger("medfusion.api")
 
 
-def error_response(status: int, code: str, message: str, details: Any = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(
         status_code=status,
         content={"error": {"code": code, "message": message, "details": details}},
@@ -46,8 +47,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {401: "authentication_failed", 403: "permission_denied", 404: "not_found",
-                 405: "method_not_allowed", 413: "payload_too_large"}
+        codes = {
+            401: "authentication_failed",
+            403: "permission_denied",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "payload_too_large",
+        }
         code = codes.get(exc.status_code, f"http_{exc.status_code}")
         headers = dict(exc.headers or {})
         return error_response(exc.status_code, code, str(exc.detail), None, headers or None)

@@ -17,13 +17,21 @@ class _TooLarge(Exception):
 
 def _reject(limit: int) -> list[Message]:
     body = json.dumps(
-        {"error": {"code": "payload_too_large", "message": f"请求体超过 {limit} 字节 request body too large",
-                   "details": {"limit_bytes": limit}}},
+        {
+            "error": {
+                "code": "payload_too_large",
+                "message": f"请求体超过 {limit} 字节 request body too large",
+                "details": {"limit_bytes": limit},
+            }
+        },
         ensure_ascii=False,
     ).encode()
     return [
-        {"type": "http.response.start", "status": 413,
-         "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]},
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        },
         {"type": "http.response.body", "body": body},
     ]
 
@@ -94,6 +102,9 @@ class AccessLog:
             route = scope.get("route")
             template = getattr(route, "path", None) or "<unmatched>"
             access_log.info(
-                "%s %s %s %.1fms", scope.get("method"), template, status["code"],
+                "%s %s %s %.1fms",
+                scope.get("method"),
+                template,
+                status["code"],
                 (time.perf_counter() - started) * 1000,
             )

@@ -31,7 +31,9 @@ def search_patients(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> PatientPage:
-    filters = PatientFilters(name=name, id_number=id_number, department=department, diagnosis_code=diagnosis_code)
+    filters = PatientFilters(
+        name=name, id_number=id_number, department=department, diagnosis_code=diagnosis_code
+    )
     return PatientService(db, principal).search(filters, limit=limit, offset=offset)
 
 
@@ -64,8 +66,11 @@ def replace_chart(patient_id: str, chart: PatientChart, db: DB, principal: Curre
     return PatientService(db, principal).replace_chart(chart)
 
 
-@router.get("/{patient_id}/fhir", summary="导出 FHIR R4 Bundle",
-            responses={200: {"content": {"application/fhir+json": {}}}})
+@router.get(
+    "/{patient_id}/fhir",
+    summary="导出 FHIR R4 Bundle",
+    responses={200: {"content": {"application/fhir+json": {}}}},
+)
 def export_fhir(patient_id: str, db: DB, principal: CurrentPrincipal) -> JSONResponse:
     bundle = PatientService(db, principal).export_fhir(patient_id)
     return JSONResponse(bundle, media_type=FHIR_MEDIA_TYPE)
@@ -77,10 +82,18 @@ class ImportSummary(BaseModel):
     issues: list[ImportIssue]
 
 
-@router.post("/fhir", response_model=ImportSummary, status_code=201, summary="导入 FHIR R4 Bundle（全部成功或全部不写）")
-async def import_fhir(request: Request, db: DB, principal: CurrentPrincipal,
-                      strict: Annotated[bool, Query(description="任何无法原样保存的内容都视为错误")] = False
-                      ) -> ImportSummary:
+@router.post(
+    "/fhir",
+    response_model=ImportSummary,
+    status_code=201,
+    summary="导入 FHIR R4 Bundle（全部成功或全部不写）",
+)
+async def import_fhir(
+    request: Request,
+    db: DB,
+    principal: CurrentPrincipal,
+    strict: Annotated[bool, Query(description="任何无法原样保存的内容都视为错误")] = False,
+) -> ImportSummary:
     try:
         bundle: Any = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError):

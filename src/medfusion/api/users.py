@@ -43,11 +43,21 @@ def add_user(body: NewUser, db: DB, principal: CurrentPrincipal) -> User:
     try:
         with db.session() as session:
             user = create_user(session, body.username, body.password, body.role, body.patient_id)
-            audit.record(session, principal.actor, "user.create", patient_id=body.patient_id,
-                         detail={"username": user.username, "role": user.role.value})
+            audit.record(
+                session,
+                principal.actor,
+                "user.create",
+                patient_id=body.patient_id,
+                detail={"username": user.username, "role": user.role.value},
+            )
     except MedFusionError as error:
         with db.session() as session:
-            audit.record(session, principal.actor, "user.create", audit.Outcome.failed,
-                         detail={"username": body.username, "error": error.code})
+            audit.record(
+                session,
+                principal.actor,
+                "user.create",
+                audit.Outcome.failed,
+                detail={"username": body.username, "error": error.code},
+            )
         raise
     return user

@@ -17,9 +17,17 @@ def verify() -> None:
     with db.session() as session:
         result = audit.verify(session)
     with db.session() as session:
-        audit.record(session, system_principal().actor, "audit.verify", "success" if result.ok else "failed",
-                     detail={"entries": result.entries, "first_bad_seq": result.first_bad_seq})
+        audit.record(
+            session,
+            system_principal().actor,
+            "audit.verify",
+            "success" if result.ok else "failed",
+            detail={"entries": result.entries, "first_bad_seq": result.first_bad_seq},
+        )
     if not result.ok:
-        raise AuditChainBroken(f"审计链在第 {result.first_bad_seq} 条处断开 chain broken at entry "
-                               f"{result.first_bad_seq}: {result.reason}", details=result.model_dump())
+        raise AuditChainBroken(
+            f"审计链在第 {result.first_bad_seq} 条处断开 chain broken at entry "
+            f"{result.first_bad_seq}: {result.reason}",
+            details=result.model_dump(),
+        )
     typer.echo(f"审计链完整 audit chain intact: {result.entries} entries")

@@ -48,9 +48,13 @@ def seed(
                 continue
             password = secrets.token_urlsafe(9)
             create_user(session, username, password, role, first_patient[0] if role is Role.patient else None)
-            audit.record(session, system_principal().actor, "user.create",
-                         patient_id=first_patient[0] if role is Role.patient else None,
-                         detail={"username": username, "role": role.value, "demo": True})
+            audit.record(
+                session,
+                system_principal().actor,
+                "user.create",
+                patient_id=first_patient[0] if role is Role.patient else None,
+                detail={"username": username, "role": role.value, "demo": True},
+            )
             credentials[username] = password
     fd = os.open(cred_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

@@ -22,7 +22,9 @@ def _read_json(path: Path) -> Any:
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="FHIR R4 Bundle JSON")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="FHIR R4 Bundle JSON")
+    ],
     strict: Annotated[bool, typer.Option(help="任何无法原样保存的内容都视为错误")] = False,
 ) -> None:
     """导入 FHIR Bundle（全部成功或全部不写）Import a Bundle, all or nothing."""

@@ -1,4 +1,4 @@
-"""``medfusion`` — one Typer app; every failure is a one-line reason and a non-zero exit, never a traceback."""
+"""``medfusion`` — one Typer app. Every failure is a one-line reason and a non-zero exit, no traceback."""
 
 from __future__ import annotations
 
@@ -39,8 +39,11 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo("已中止 aborted", err=True)
         sys.exit(130)
     except OSError as error:
-        typer.echo(f"错误 error [os_error]: {error.strerror or error}: {getattr(error, 'filename', '') or ''}", err=True)
+        typer.echo(
+            f"错误 error [os_error]: {error.strerror or error}: {getattr(error, 'filename', '') or ''}",
+            err=True,
+        )
         sys.exit(EXIT_USER_ERROR)
-    except Exception as error:  # noqa: BLE001 — the promise is: never a traceback
+    except Exception as error:
         typer.echo(f"内部错误 internal error: {type(error).__name__}", err=True)
         sys.exit(EXIT_INTERNAL)

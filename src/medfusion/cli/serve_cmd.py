@@ -21,5 +21,11 @@ def serve(
     app = create_app(settings)
     bind_host, bind_port = host or settings.host, port or settings.port
     typer.echo(f"MedFusion serving on http://{bind_host}:{bind_port}  (API docs: /docs)")
-    uvicorn.run(app, host=bind_host, port=bind_port, log_config=log_config(settings.log_level),
-                access_log=False, server_header=False)
+    uvicorn.run(
+        app,
+        host=bind_host,
+        port=bind_port,
+        log_config=log_config(settings.log_level),
+        access_log=False,
+        server_header=False,
+    )

@@ -43,9 +43,9 @@ def load_into_db(size: int, seed: int, id_prefix: str = "P") -> int:
 def population(
     size: Annotated[int, typer.Option(min=1, max=10_000_000, help="人数 residents")] = 100,
     seed: Annotated[int, typer.Option(help="随机种子 seed (same seed + size → same bytes)")] = 0,
-    format: Annotated[Format, typer.Option("--format", help="jsonl: our record; fhir: one R4 Bundle per line")] = (
-        Format.jsonl
-    ),
+    format: Annotated[
+        Format, typer.Option("--format", help="jsonl: our record; fhir: one R4 Bundle per line")
+    ] = (Format.jsonl),
     out: Annotated[Path | None, typer.Option(help="输出文件；'-' 为标准输出")] = None,
     into_db: Annotated[bool, typer.Option("--into-db", help="写入数据库")] = False,
     id_prefix: Annotated[str, typer.Option(help="患者 id 前缀")] = "P",

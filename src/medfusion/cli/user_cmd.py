@@ -30,12 +30,22 @@ def add(
     try:
         with db.session() as session:
             user = create_user(session, username, password, role, patient_id)
-            audit.record(session, actor, "user.create", patient_id=patient_id,
-                         detail={"username": user.username, "role": user.role.value})
+            audit.record(
+                session,
+                actor,
+                "user.create",
+                patient_id=patient_id,
+                detail={"username": user.username, "role": user.role.value},
+            )
     except MedFusionError as error:
         with db.session() as session:
-            audit.record(session, actor, "user.create", audit.Outcome.failed,
-                         detail={"username": username, "error": error.code})
+            audit.record(
+                session,
+                actor,
+                "user.create",
+                audit.Outcome.failed,
+                detail={"username": username, "error": error.code},
+            )
         raise
     typer.echo(f"created user {user.username} ({user.role.value})")
 

@@ -239,7 +239,9 @@ class Procedure(RecordModel):
     icd9cm3_code: Icd9Cm3Code
     name: Text
     performed_at: ClinicalTime
-    status: str = Field(default="completed", pattern=r"^(preparation|in-progress|not-done|on-hold|stopped|completed)$")
+    status: str = Field(
+        default="completed", pattern=r"^(preparation|in-progress|not-done|on-hold|stopped|completed)$"
+    )
 
 
 class MedicationStatus(StrEnum):
@@ -260,7 +262,9 @@ class MedicationRequest(RecordModel):
     dose: float | None = Field(default=None, gt=0)
     dose_unit: Unit | None = None
     route: str | None = Field(default=None, max_length=40, examples=["口服", "静脉滴注"])
-    frequency: str | None = Field(default=None, pattern=r"^(QD|BID|TID|QID|QOD|QN|QM|Q\d{1,2}H|PRN|STAT|QW|BIW|TIW)$")
+    frequency: str | None = Field(
+        default=None, pattern=r"^(QD|BID|TID|QID|QOD|QN|QM|Q\d{1,2}H|PRN|STAT|QW|BIW|TIW)$"
+    )
     status: MedicationStatus = MedicationStatus.active
     start: ClinicalTime
     stop: ClinicalTime | None = None
@@ -372,7 +376,8 @@ class PatientChart(BaseModel):
         if isinstance(data, dict) and isinstance(data.get("notes"), list):
             data = dict(data)
             data["notes"] = [
-                {k: v for k, v in n.items() if k != "text"} if isinstance(n, dict) else n for n in data["notes"]
+                {k: v for k, v in n.items() if k != "text"} if isinstance(n, dict) else n
+                for n in data["notes"]
             ]
         return data
 
@@ -388,7 +393,9 @@ class PatientChart(BaseModel):
                 seen.add(item.id)
                 ref = getattr(item, "encounter_id", None)
                 if ref is not None and ref not in encounter_ids:
-                    raise ValueError(f"{kind}.{index}.encounter_id: 引用了不存在的就诊 (unknown encounter {ref!r})")
+                    raise ValueError(
+                        f"{kind}.{index}.encounter_id: 引用了不存在的就诊 (unknown encounter {ref!r})"
+                    )
                 for attr in _TIME_FIELDS.get(kind, ()):
                     value = getattr(item, attr)
                     when = value.date() if isinstance(value, datetime) else value

@@ -148,7 +148,9 @@ def _rows(session: Session, batch: int = 5000) -> Iterator[AuditRow]:
     last = -1
     while True:
         rows = list(
-            session.execute(select(AuditRow).where(AuditRow.seq > last).order_by(AuditRow.seq).limit(batch)).scalars()
+            session.execute(
+                select(AuditRow).where(AuditRow.seq > last).order_by(AuditRow.seq).limit(batch)
+            ).scalars()
         )
         if not rows:
             return
@@ -164,28 +166,43 @@ def verify(session: Session) -> AuditVerification:
         count += 1
         if row.seq != expected_seq:
             return AuditVerification(
-                ok=False, entries=count, first_bad_seq=expected_seq,
+                ok=False,
+                entries=count,
+                first_bad_seq=expected_seq,
                 reason=f"条目缺失或顺序被改动 entry {expected_seq} missing or moved (found {row.seq})",
             )
         if row.prev_hash != prev_hash:
             return AuditVerification(
-                ok=False, entries=count, first_bad_seq=row.seq,
+                ok=False,
+                entries=count,
+                first_bad_seq=row.seq,
                 reason="前序哈希不符 prev_hash does not match the previous entry",
             )
         recomputed = entry_hash(
-            seq=row.seq, ts=row.ts, actor=row.actor, role=row.role, action=row.action,
-            patient_id=row.patient_id, outcome=row.outcome, detail=row.detail, prev_hash=row.prev_hash,
+            seq=row.seq,
+            ts=row.ts,
+            actor=row.actor,
+            role=row.role,
+            action=row.action,
+            patient_id=row.patient_id,
+            outcome=row.outcome,
+            detail=row.detail,
+            prev_hash=row.prev_hash,
         )
         if recomputed != row.hash:
             return AuditVerification(
-                ok=False, entries=count, first_bad_seq=row.seq,
+                ok=False,
+                entries=count,
+                first_bad_seq=row.seq,
                 reason="条目内容被改动 entry content altered (hash mismatch)",
             )
         prev_hash, expected_seq = row.hash, expected_seq + 1
     head = session.execute(select(AuditHeadRow).where(AuditHeadRow.id == 1)).scalar_one()
     if head.seq != expected_seq - 1 or head.hash != prev_hash:
         return AuditVerification(
-            ok=False, entries=count, first_bad_seq=expected_seq,
+            ok=False,
+            entries=count,
+            first_bad_seq=expected_seq,
             reason=f"链尾被截断 chain truncated: head says {head.seq} entries, found {expected_seq - 1}",
         )
     return AuditVerification(ok=True, entries=count)

@@ -85,14 +85,18 @@ class Database:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         except OperationalError as exc:
-            raise DatabaseUnavailable(f"数据库不可用 database unavailable: {exc.orig.__class__.__name__}") from None
+            raise DatabaseUnavailable(
+                f"数据库不可用 database unavailable: {exc.orig.__class__.__name__}"
+            ) from None
         return self.current_revision()
 
     def ensure_schema(self) -> None:
         try:
             current = self.current_revision()
         except OperationalError as exc:
-            raise DatabaseUnavailable(f"数据库不可用 database unavailable: {exc.orig.__class__.__name__}") from None
+            raise DatabaseUnavailable(
+                f"数据库不可用 database unavailable: {exc.orig.__class__.__name__}"
+            ) from None
         if current != self.head_revision():
             self.upgrade()
 

@@ -68,60 +68,102 @@ class PatientService:
     ) -> T:
         try:
             if not self.principal.may(permission):
-                raise PermissionDenied(f"角色 {self.principal.role} 无权执行 {permission.value}",
-                                       details={"permission": permission.value})
-            if self.principal.confined() and patient_id is not None and patient_id != self.principal.patient_id:
+                raise PermissionDenied(
+                    f"角色 {self.principal.role} 无权执行 {permission.value}",
+                    details={"permission": permission.value},
+                )
+            if (
+                self.principal.confined()
+                and patient_id is not None
+                and patient_id != self.principal.patient_id
+            ):
                 raise PermissionDenied("只能访问本人病历 patients may only access their own record")
             with self.db.session() as session:
                 result = work(session)
                 audit.record(
-                    session, self.principal.actor, action, audit.Outcome.success,
+                    session,
+                    self.principal.actor,
+                    action,
+                    audit.Outcome.success,
                     patient_id=audit_patient(result) if audit_patient else patient_id,
                     detail=detail(result) if detail else None,
                 )
             return result
         except MedFusionError as error:
             with self.db.session() as session:
-                audit.record(session, self.principal.actor, action, _outcome(error), patient_id=patient_id,
-                             detail={"error": error.code})
+                audit.record(
+                    session,
+                    self.principal.actor,
+                    action,
+                    _outcome(error),
+                    patient_id=patient_id,
+                    detail={"error": error.code},
+                )
             raise
 
     # --- reads ------------------------------------------------------------------------------
     def search(self, filters: PatientFilters, *, limit: int = 50, offset: int = 0) -> PatientPage:
         return self._run(
-            "patient.search", Permission.patient_search,
+            "patient.search",
+            Permission.patient_search,
             lambda s: PatientRepository(s).search(filters, limit=limit, offset=offset),
-            detail=lambda page: {"filters": filters.used(), "total": page.total,
-                                 "returned": [p.id for p in page.items]},
+            detail=lambda page: {
+                "filters": filters.used(),
+                "total": page.total,
+                "returned": [p.id for p in page.items],
+            },
         )
 
     def get(self, patient_id: str) -> Patient:
-        return self._run("patient.read", Permission.patient_read,
-                         lambda s: PatientRepository(s).get(patient_id), patient_id=patient_id)
+        return self._run(
+            "patient.read",
+            Permission.patient_read,
+            lambda s: PatientRepository(s).get(patient_id),
+            patient_id=patient_id,
+        )
 
     def chart(self, patient_id: str) -> PatientChart:
-        return self._run("chart.read", Permission.patient_read,
-                         lambda s: PatientRepository(s).get_chart(patient_id), patient_id=patient_id)
+        return self._run(
+            "chart.read",
+            Permission.patient_read,
+            lambda s: PatientRepository(s).get_chart(patient_id),
+            patient_id=patient_id,
+        )
 
     def export_fhir(self, patient_id: str) -> dict[str, Any]:
-        return self._run("fhir.export", Permission.fhir_export,
-                         lambda s: chart_to_bundle(PatientRepository(s).get_chart(patient_id)),
-                         patient_id=patient_id)
+        return self._run(
+            "fhir.export",
+            Permission.fhir_export,
+            lambda s: chart_to_bundle(PatientRepository(s).get_chart(patient_id)),
+            patient_id=patient_id,
+        )
 
     # --- writes -----------------------------------------------------------------------------
     def create(self, chart: PatientChart) -> PatientChart:
-        return self._run("patient.create", Permission.patient_write,
-                         lambda s: PatientRepository(s).create(chart), patient_id=chart.patient.id,
-                         detail=lambda c: {"resources": sum(len(v) for v in c.children().values())})
+        return self._run(
+            "patient.create",
+            Permission.patient_write,
+            lambda s: PatientRepository(s).create(chart),
+            patient_id=chart.patient.id,
+            detail=lambda c: {"resources": sum(len(v) for v in c.children().values())},
+        )
 
     def update(self, patient: Patient) -> Patient:
-        return self._run("patient.update", Permission.patient_write,
-                         lambda s: PatientRepository(s).update_patient(patient), patient_id=patient.id)
+        return self._run(
+            "patient.update",
+            Permission.patient_write,
+            lambda s: PatientRepository(s).update_patient(patient),
+            patient_id=patient.id,
+        )
 
     def replace_chart(self, chart: PatientChart) -> PatientChart:
-        return self._run("chart.replace", Permission.patient_write,
-                         lambda s: PatientRepository(s).replace_chart(chart), patient_id=chart.patient.id,
-                         detail=lambda c: {"resources": sum(len(v) for v in c.children().values())})
+        return self._run(
+            "chart.replace",
+            Permission.patient_write,
+            lambda s: PatientRepository(s).replace_chart(chart),
+            patient_id=chart.patient.id,
+            detail=lambda c: {"resources": sum(len(v) for v in c.children().values())},
+        )
 
     def import_fhir(self, bundle: Any, *, strict: bool = False) -> ImportResult:
         """Validate the whole Bundle first, then write every chart in one transaction (all or nothing)."""
@@ -134,15 +176,20 @@ class PatientService:
             return result
 
         return self._run(
-            "fhir.import", Permission.fhir_import, work,
+            "fhir.import",
+            Permission.fhir_import,
+            work,
             detail=lambda r: {"patients": r.patient_ids[:100], "issues": len(r.issues)},
             audit_patient=lambda r: r.patient_ids[0] if len(r.patient_ids) == 1 else None,
         )
 
     def load_many(self, charts: list[PatientChart]) -> int:
-        return self._run("patient.bulk_create", Permission.patient_write,
-                         lambda s: PatientRepository(s).add_many(charts),
-                         detail=lambda n: {"patients": n, "first": charts[0].patient.id if charts else None})
+        return self._run(
+            "patient.bulk_create",
+            Permission.patient_write,
+            lambda s: PatientRepository(s).add_many(charts),
+            detail=lambda n: {"patients": n, "first": charts[0].patient.id if charts else None},
+        )
 
 
 def system_principal() -> Principal:
@@ -150,7 +197,7 @@ def system_principal() -> Principal:
 
     try:
         user = getpass.getuser()
-    except Exception:  # noqa: BLE001 — no login name in some containers
+    except Exception:
         user = "unknown"
     return Principal(f"cli:{user}", SYSTEM_ROLE)
 

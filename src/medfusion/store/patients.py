@@ -49,7 +49,11 @@ def _index_columns(kind: str, item: Any) -> dict[str, Any]:
         case "conditions":
             return {"icd10_code": item.icd10_code}
         case "observations":
-            return {"category": item.category.value, "name": item.name, "effective_at": _utc(item.effective_at)}
+            return {
+                "category": item.category.value,
+                "name": item.name,
+                "effective_at": _utc(item.effective_at),
+            }
         case "procedures":
             return {"icd9cm3_code": item.icd9cm3_code}
         case "medications":
@@ -90,7 +94,7 @@ class PatientRepository:
             return self.create(chart)
         self.update_patient(chart.patient)
         for table in CHILD_TABLES.values():
-            self.session.execute(delete(table).where(table.patient_id == chart.patient.id))  # type: ignore[attr-defined]
+            self.session.execute(delete(table).where(table.patient_id == chart.patient.id))
         self._write_children(chart)
         self._flush()
         return chart
@@ -113,9 +117,7 @@ class PatientRepository:
         for kind in CHILD_KINDS:
             table = CHILD_TABLES[kind]
             rows = self.session.execute(
-                select(table.body)  # type: ignore[attr-defined]
-                .where(table.patient_id == patient_id)  # type: ignore[attr-defined]
-                .order_by(table.position)
+                select(table.body).where(table.patient_id == patient_id).order_by(table.position)
             ).scalars()
             parts[kind] = [CHILD_MODELS[kind].model_validate(body) for body in rows]
         return PatientChart(patient=patient, **parts)
@@ -129,7 +131,9 @@ class PatientRepository:
             query = query.where(PatientRow.id_number == filters.id_number.upper())
         if filters.department:
             query = query.where(
-                PatientRow.id.in_(select(EncounterRow.patient_id).where(EncounterRow.department == filters.department))
+                PatientRow.id.in_(
+                    select(EncounterRow.patient_id).where(EncounterRow.department == filters.department)
+                )
             )
         if filters.diagnosis_code:
             code = filters.diagnosis_code
@@ -148,7 +152,9 @@ class PatientRepository:
         return self.session.execute(select(func.count()).select_from(PatientRow)).scalar_one()
 
     def ids(self, limit: int = 1000) -> list[str]:
-        return list(self.session.execute(select(PatientRow.id).order_by(PatientRow.id).limit(limit)).scalars())
+        return list(
+            self.session.execute(select(PatientRow.id).order_by(PatientRow.id).limit(limit)).scalars()
+        )
 
     # --- internals --------------------------------------------------------------------------
     def _row(self, patient_id: str) -> PatientRow:
@@ -164,7 +170,10 @@ class PatientRepository:
             select(PatientRow.id).where(PatientRow.id_number == patient.id_number)
         ).scalar_one_or_none()
         if owner is not None and owner != patient.id:
-            raise Conflict("身份证号已属于另一位患者 id_number belongs to another patient", details={"field": "id_number"})
+            raise Conflict(
+                "身份证号已属于另一位患者 id_number belongs to another patient",
+                details={"field": "id_number"},
+            )
 
     @staticmethod
     def _patient_row(patient: Patient, *, created: datetime) -> PatientRow:
@@ -199,4 +208,6 @@ class PatientRepository:
         try:
             self.session.flush()
         except IntegrityError as exc:
-            raise Conflict("数据冲突 conflicting record", details={"reason": type(exc.orig).__name__}) from None
+            raise Conflict(
+                "数据冲突 conflicting record", details={"reason": type(exc.orig).__name__}
+            ) from None

@@ -42,7 +42,7 @@ class _ChartItem:
     body: Mapped[dict[str, Any]] = mapped_column(JsonBody)
 
     @declared_attr
-    def patient_id(cls) -> Mapped[str]:  # noqa: N805 — SQLAlchemy declared_attr convention
+    def patient_id(cls) -> Mapped[str]:
         return mapped_column(
             String(64), ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True, index=True
         )

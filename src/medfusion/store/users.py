@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import UTC, datetime
 
@@ -32,22 +33,32 @@ class User(BaseModel):
 
 
 def _user(row: UserRow) -> User:
-    return User(id=row.id, username=row.username, role=Role(row.role), patient_id=row.patient_id, active=row.active)
+    return User(
+        id=row.id, username=row.username, role=Role(row.role), patient_id=row.patient_id, active=row.active
+    )
 
 
 def create_user(
     session: Session, username: str, password: str, role: Role | str, patient_id: str | None = None
 ) -> User:
     if not _USERNAME.match(username):
-        raise InvalidInput.for_field("username", "用户名须为3–64位字母、数字或 _.@- (3–64 letters, digits, _.@-)")
+        raise InvalidInput.for_field(
+            "username", "用户名须为3–64位字母、数字或 _.@- (3–64 letters, digits, _.@-)"
+        )
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput.for_field("password", f"密码至少{MIN_PASSWORD_LENGTH}位 (at least {MIN_PASSWORD_LENGTH} characters)")
+        raise InvalidInput.for_field(
+            "password", f"密码至少{MIN_PASSWORD_LENGTH}位 (at least {MIN_PASSWORD_LENGTH} characters)"
+        )
     try:
         role = Role(role)
     except ValueError:
-        raise InvalidInput.for_field("role", f"未知角色 unknown role; one of {[r.value for r in Role]}") from None
+        raise InvalidInput.for_field(
+            "role", f"未知角色 unknown role; one of {[r.value for r in Role]}"
+        ) from None
     if role is Role.patient and not patient_id:
-        raise InvalidInput.for_field("patient_id", "患者账号必须关联一份病历 (patient accounts need --patient-id)")
+        raise InvalidInput.for_field(
+            "patient_id", "患者账号必须关联一份病历 (patient accounts need --patient-id)"
+        )
     if patient_id is not None and session.get(PatientRow, patient_id) is None:
         raise NotFound(f"患者不存在 patient {patient_id!r} not found", details={"field": "patient_id"})
     if session.execute(select(UserRow.id).where(UserRow.username == username)).first():
@@ -81,10 +92,8 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     """The active user with this password, or None. Unknown names cost the same hashing time."""
     row = session.execute(select(UserRow).where(UserRow.username == username)).scalar_one_or_none()
     if row is None:
-        try:
+        with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
         return None
     try:
         _hasher.verify(row.password_hash, password)

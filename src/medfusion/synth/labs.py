@@ -1,8 +1,10 @@
 """Laboratory tests and vital signs the generator draws, with adult reference intervals.
 
-Sources: WS/T 404.1-2012 (ALT), WS/T 404.3-2012 (K), WS/T 404.5-2015 (creatinine, enzymatic; 20–59 y and
-60–79 y intervals), WS/T 405-2012 (blood count), 《中国成人血脂异常防治指南（2016年修订版）》 (lipid cut-offs),
-《中国2型糖尿病防治指南（2020年版）》 (fasting glucose, HbA1c), 《中国高血压防治指南（2018年修订版）》 (140/90),
+Sources: WS/T 404.1-2012 (ALT), WS/T 404.3-2012 (K), WS/T 404.5-2015 (creatinine, enzymatic;
+20–59 y and 60–79 y intervals), WS/T 405-2012 (blood count),
+《中国成人血脂异常防治指南（2016年修订版）》 (lipid cut-offs),
+《中国2型糖尿病防治指南（2020年版）》 (fasting glucose, HbA1c),
+《中国高血压防治指南（2018年修订版）》 (140/90),
 WS/T 428-2013 (BMI 18.5–23.9). eGFR by CKD-EPI 2009 (Levey et al., Ann Intern Med 2009;150:604–612).
 """
 
@@ -79,7 +81,7 @@ def ckd_epi_2009(creatinine_umol: float, age: int, sex: str) -> float:
     scr = creatinine_umol / 88.4
     kappa, alpha = (0.7, -0.329) if sex == "female" else (0.9, -0.411)
     egfr = 141 * min(scr / kappa, 1) ** alpha * max(scr / kappa, 1) ** -1.209 * 0.993**age
-    return egfr * (1.018 if sex == "female" else 1.0)
+    return float(egfr * (1.018 if sex == "female" else 1.0))
 
 
 def creatinine_for_egfr(egfr: float, age: int, sex: str) -> float:
@@ -87,9 +89,9 @@ def creatinine_for_egfr(egfr: float, age: int, sex: str) -> float:
     kappa = 0.7 if sex == "female" else 0.9
     sex_factor = 1.018 if sex == "female" else 1.0
     ratio = (egfr / (141 * 0.993**age * sex_factor)) ** (-1 / 1.209)
-    return max(ratio, 1.0) * kappa * 88.4
+    return float(max(ratio, 1.0) * kappa * 88.4)
 
 
 def round_to(value: float, decimals: int) -> float:
     factor = 10**decimals
-    return math.floor(value * factor + 0.5) / factor
+    return float(math.floor(value * factor + 0.5) / factor)

@@ -86,7 +86,9 @@ def present_illness(rng: random.Random, f: VisitFacts) -> str:
             )
         )
     if f.drugs:
-        parts.append(rng.choice(["目前规律服用", "平素服用", "长期使用", "现用药："]) + "、".join(f.drugs) + "，")
+        parts.append(
+            rng.choice(["目前规律服用", "平素服用", "长期使用", "现用药："]) + "、".join(f.drugs) + "，"
+        )
         parts.append(rng.choice(["病情控制尚可。", "自述控制一般。", "近期未规律监测。", "无明显不适。"]))
     parts.append(f"此次因“{f.complaint}”于{fmt_date(rng, f.when.date())}来诊。")
     # pertinent negatives, never contradicting the complaint itself
@@ -115,9 +117,13 @@ def examination(rng: random.Random, f: VisitFacts) -> str:
     v = f.vitals
     bits = []
     if "TEMP" in v:
-        bits.append(rng.choice([f"T {_num(v['TEMP'])}℃", f"体温{_num(v['TEMP'])}℃", f"T:{_num(v['TEMP'])}°C"]))
+        bits.append(
+            rng.choice([f"T {_num(v['TEMP'])}℃", f"体温{_num(v['TEMP'])}℃", f"T:{_num(v['TEMP'])}°C"])
+        )
     if "HR" in v:
-        bits.append(rng.choice([f"P {_num(v['HR'])}次/分", f"心率{_num(v['HR'])}次/分", f"HR:{_num(v['HR'])}bpm"]))
+        bits.append(
+            rng.choice([f"P {_num(v['HR'])}次/分", f"心率{_num(v['HR'])}次/分", f"HR:{_num(v['HR'])}bpm"])
+        )
     if "RR" in v:
         bits.append(rng.choice([f"R {_num(v['RR'])}次/分", f"呼吸{_num(v['RR'])}次/分"]))
     if "SBP" in v:

@@ -63,7 +63,9 @@ def _quantity(value: float, unit: str, field: str) -> dict[str, Any]:
     return {"value": value, "unit": unit, "system": UCUM_SYSTEM, "code": ucum_code(unit, field)}
 
 
-def _concept(system: str, code: str, display: str | None = None, version: str | None = None) -> dict[str, Any]:
+def _concept(
+    system: str, code: str, display: str | None = None, version: str | None = None
+) -> dict[str, Any]:
     coding: dict[str, Any] = {"system": system}
     if version:
         coding["version"] = version
@@ -136,7 +138,10 @@ def encounter_resource(e: Encounter, patient_id: str) -> dict[str, Any]:
     for value, kind in ((e.ward, "wa"), (e.bed, "bd")):
         if value:
             locations.append(
-                {"location": {"display": value}, "physicalType": {"coding": [_concept(c.LOCATION_TYPE, kind)]}}
+                {
+                    "location": {"display": value},
+                    "physicalType": {"coding": [_concept(c.LOCATION_TYPE, kind)]},
+                }
             )
     if locations:
         res["location"] = locations
@@ -176,9 +181,7 @@ def observation_resource(o: Observation, patient_id: str) -> dict[str, Any]:
         "effectiveDateTime": _time(o.effective_at),
     }
     if o.value is not None:
-        res["valueQuantity"] = (
-            _quantity(o.value, o.unit, "unit") if o.unit else {"value": o.value}
-        )
+        res["valueQuantity"] = _quantity(o.value, o.unit, "unit") if o.unit else {"value": o.value}
     else:
         res["valueString"] = o.value_text
     if o.flag is not None:
@@ -255,7 +258,10 @@ def allergy_resource(a: AllergyIntolerance, patient_id: str) -> dict[str, Any]:
 def immunization_resource(i: Immunization, patient_id: str) -> dict[str, Any]:
     vaccine: dict[str, Any] = {"text": i.vaccine_name}
     if i.vaccine_code:
-        vaccine = {"coding": [_concept(c.VACCINE_SYSTEM, i.vaccine_code, i.vaccine_name)], "text": i.vaccine_name}
+        vaccine = {
+            "coding": [_concept(c.VACCINE_SYSTEM, i.vaccine_code, i.vaccine_name)],
+            "text": i.vaccine_name,
+        }
     res: dict[str, Any] = {
         "resourceType": "Immunization",
         "id": i.id,

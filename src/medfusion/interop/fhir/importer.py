@@ -70,7 +70,8 @@ def _check_version(bundle: Json) -> None:
             version = str(tag.get("code", ""))
             if not version.startswith(c.ACCEPTED_VERSIONS):
                 raise UnsupportedFhirVersion.for_field(
-                    "meta.tag", f"只支持 FHIR R4 (4.0.x) only FHIR R4 is supported, got {version!r}",
+                    "meta.tag",
+                    f"只支持 FHIR R4 (4.0.x) only FHIR R4 is supported, got {version!r}",
                     code="unsupported_fhir_version",
                 )
 
@@ -88,8 +89,9 @@ def _validate_fhir(resource: Json, path: str) -> None:
             {"field": ".".join([path, *(str(p) for p in err["loc"])]), "message": err["msg"]}
             for err in exc.errors()[:20]
         ]
-        raise InvalidFhir(f"FHIR {rtype} 无效 invalid: {details[0]['field']}: {details[0]['message']}",
-                          details=details) from None
+        raise InvalidFhir(
+            f"FHIR {rtype} 无效 invalid: {details[0]['field']}: {details[0]['message']}", details=details
+        ) from None
 
 
 def _model_error(exc: ValidationError, path: str) -> InvalidFhir:
@@ -108,7 +110,9 @@ def _equal(a: Any, b: Any) -> bool:
         return float(a) == float(b)
     if isinstance(a, str) and isinstance(b, str):
         try:
-            return datetime.fromisoformat(a.replace("Z", "+00:00")) == datetime.fromisoformat(b.replace("Z", "+00:00"))
+            return datetime.fromisoformat(a.replace("Z", "+00:00")) == datetime.fromisoformat(
+                b.replace("Z", "+00:00")
+            )
         except ValueError:
             return False
     return False
@@ -134,7 +138,9 @@ def lost_paths(original: Any, ours: Any, path: str) -> list[ImportIssue]:
                 continue
             candidate = ours[index] if index < len(ours) else None
             if candidate is None:
-                issues.append(ImportIssue(path=f"{path}[{index}]", kind="dropped", message="未能保存 not kept"))
+                issues.append(
+                    ImportIssue(path=f"{path}[{index}]", kind="dropped", message="未能保存 not kept")
+                )
             else:
                 issues.extend(lost_paths(item, candidate, f"{path}[{index}]"))
         return issues
@@ -177,7 +183,9 @@ class _Index:
         else:
             raise rd.fail(path, f"无法解析的引用 unresolvable reference {reference!r}")
         if rtype != expected or (rtype, rid) not in self.by_type_id:
-            raise rd.fail(path, f"引用的 {expected} 不在 Bundle 中 reference {reference!r} not in this Bundle")
+            raise rd.fail(
+                path, f"引用的 {expected} 不在 Bundle 中 reference {reference!r} not in this Bundle"
+            )
         return rid
 
 
@@ -221,7 +229,11 @@ def bundle_to_charts(bundle: Any, *, strict: bool = False) -> ImportResult:
         if rtype == "Patient":
             continue
         if rtype not in _READERS:
-            issues.append(ImportIssue(path=path, kind="skipped", message=f"{rtype} 不属于病历模型 not part of the record"))
+            issues.append(
+                ImportIssue(
+                    path=path, kind="skipped", message=f"{rtype} 不属于病历模型 not part of the record"
+                )
+            )
             continue
         kind, reader = _READERS[rtype]
         subject_key = _SUBJECT_KEY.get(rtype, "subject")
@@ -257,7 +269,8 @@ def bundle_to_charts(bundle: Any, *, strict: bool = False) -> ImportResult:
         lossy = [i for i in issues if i.kind in ("changed", "dropped", "skipped")]
         if lossy:
             raise InvalidFhir(
-                f"严格模式：{len(lossy)} 处内容无法原样保存 strict import: {lossy[0].path}: {lossy[0].message}",
+                f"严格模式：{len(lossy)} 处内容无法原样保存 strict import: "
+                f"{lossy[0].path}: {lossy[0].message}",
                 details=[i.model_dump() for i in lossy[:50]],
             )
     return ImportResult(charts=charts, issues=issues)
@@ -276,8 +289,11 @@ def _read_one(
     except MedFusionError as exc:
         if isinstance(exc.details, list) and exc.details and "field" in exc.details[0]:
             field = f"{path}.{exc.details[0]['field']}"
-            raise InvalidFhir(f"{field}: {exc.details[0]['message']}", details=[{**exc.details[0], "field": field}],
-                              code=exc.code) from None
+            raise InvalidFhir(
+                f"{field}: {exc.details[0]['message']}",
+                details=[{**exc.details[0], "field": field}],
+                code=exc.code,
+            ) from None
         raise
     extra = _extra(res, reading)
     try:
@@ -285,7 +301,9 @@ def _read_one(
     except ValidationError as exc:
         raise _model_error(exc, path) from None
     for key in extra:
-        issues.append(ImportIssue(path=f"{path}.{key}", kind="kept", message="未建模，原样保留 not modelled, kept"))
+        issues.append(
+            ImportIssue(path=f"{path}.{key}", kind="kept", message="未建模，原样保留 not modelled, kept")
+        )
     for sub, message in reading.notes:
         issues.append(ImportIssue(path=f"{path}.{sub}", kind="changed", message=message))
     issues.extend(lost_paths(res, exporter(item), path))

@@ -35,7 +35,7 @@ class Reading:
                 current.add(index)
 
 
-class Skip(Exception):  # noqa: N818 — a control-flow signal, not an error
+class Skip(Exception):
     """This resource is valid FHIR but outside what the record models; report and skip it."""
 
 
@@ -242,7 +242,9 @@ def read_observation(res: Json, resolve: Callable[[str], str]) -> Reading:
         if code in {"N", "H", "L", "HH", "LL", "A"}:
             r.take("interpretation", 0)
             r.fields["flag"] = code
-    when = res.get("effectiveDateTime") or (res.get("effectivePeriod") or {}).get("start") or res.get("issued")
+    when = (
+        res.get("effectiveDateTime") or (res.get("effectivePeriod") or {}).get("start") or res.get("issued")
+    )
     if not when:
         raise fail("effectiveDateTime", "检查结果须有时间 effective time is required")
     for key in ("effectiveDateTime", "effectivePeriod", "issued"):
@@ -260,7 +262,9 @@ def read_procedure(res: Json, resolve: Callable[[str], str]) -> Reading:
     r.fields["id"] = res.get("id")
     coding = _coding(res.get("code"), ICD9CM3_SYSTEM)
     if not coding or not coding.get("code"):
-        raise fail("code.coding", f"手术操作须有 ICD-9-CM-3 编码 a coding with system {ICD9CM3_SYSTEM} is required")
+        raise fail(
+            "code.coding", f"手术操作须有 ICD-9-CM-3 编码 a coding with system {ICD9CM3_SYSTEM} is required"
+        )
     r.take("code")
     r.fields["icd9cm3_code"] = coding["code"]
     r.fields["name"] = _concept_text(res.get("code")) or coding["code"]
@@ -302,7 +306,9 @@ def read_medication(res: Json, resolve: Callable[[str], str]) -> Reading:
     bounds = (timing.get("repeat") or {}).get("boundsPeriod") or {}
     start = bounds.get("start") or res.get("authoredOn")
     if not start:
-        raise fail("authoredOn", "医嘱须有开始时间 authoredOn or timing.repeat.boundsPeriod.start is required")
+        raise fail(
+            "authoredOn", "医嘱须有开始时间 authoredOn or timing.repeat.boundsPeriod.start is required"
+        )
     if "authoredOn" in res:
         r.take("authoredOn")
     r.fields["start"] = start

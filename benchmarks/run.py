@@ -1,0 +1,138 @@
+"""``make bench``: measured, side by side with a named peer where one exists, written to benchmarks/results/.
+
+Each benchmark reports the median of several repeats on this machine, in the same run as its peer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).with_name("results")
+
+
+def _median_seconds(fn: Callable[[], object], repeats: int = 5) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def _machine() -> dict[str, Any]:
+    return {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+            "date": datetime.now(UTC).date().isoformat()}
+
+
+def bench_id_numbers() -> dict[str, Any]:
+    """GB 11643 validation: ours vs python-stdnum's ``stdnum.cn.ric`` on the same 20,000 numbers."""
+    from stdnum.cn import ric
+
+    from medfusion.record.id_card import parse_id_number
+    from medfusion.synth import generate_population
+
+    numbers = [str(c.patient.id_number) for c in generate_population(500, seed=1)] * 40
+    ours = _median_seconds(lambda: [parse_id_number(n) for n in numbers])
+    peer = _median_seconds(lambda: [ric.is_valid(n) for n in numbers])
+    # stdnum also requires the address code to have existed in the birth year; numbers issued from 1984 to
+    # people born earlier legitimately carry 1982+ codes, so it rejects some valid numbers — counted here.
+    agree = sum(ric.is_valid(n) for n in numbers[:500]) / 500
+    return {"items": len(numbers), "ours_per_s": len(numbers) / ours, "peer": "python-stdnum cn.ric.is_valid",
+            "peer_per_s": len(numbers) / peer, "peer_accepts_share_of_our_valid_numbers": agree}
+
+
+def bench_fhir() -> dict[str, Any]:
+    """FHIR Bundles: our import (R4B validation + mapping + loss check) vs fhir.resources validation alone."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    from medfusion.interop.fhir import bundle_to_charts, chart_to_bundle
+    from medfusion.synth import generate_population
+
+    charts = list(generate_population(100, seed=3))
+    bundles = [json.loads(json.dumps(chart_to_bundle(c))) for c in charts]
+    resources = sum(len(b["entry"]) for b in bundles)
+    export = _median_seconds(lambda: [chart_to_bundle(c) for c in charts], 3)
+    ours = _median_seconds(lambda: [bundle_to_charts(b) for b in bundles], 3)
+    peer = _median_seconds(lambda: [Bundle.model_validate(b) for b in bundles], 3)
+    return {"bundles": len(bundles), "resources": resources, "export_resources_per_s": resources / export,
+            "import_resources_per_s": resources / ours, "peer": "fhir.resources R4B Bundle.model_validate",
+            "peer_resources_per_s": resources / peer}
+
+
+def bench_synth() -> dict[str, Any]:
+    from medfusion.synth import generate_population
+
+    n = 2000
+    seconds = _median_seconds(lambda: list(generate_population(n, seed=9)), 3)
+    return {"residents": n, "residents_per_s": n / seconds}
+
+
+def _audit_rates(url: str) -> dict[str, float]:
+    from medfusion.store import audit
+    from medfusion.store.database import Database
+
+    db = Database(url)
+    db.upgrade()
+    actor = audit.Actor("bench", "doctor")
+    n = 2000
+    started = time.perf_counter()
+    for i in range(n):
+        with db.session() as session:
+            audit.record(session, actor, "patient.read", patient_id=f"P{i}")
+    append = n / (time.perf_counter() - started)
+    with db.session() as session:
+        verify_s = _median_seconds(lambda: audit.verify(session), 3)
+    db.dispose()
+    return {"appends_per_s_one_tx_each": append, "verify_entries_per_s": n / verify_s}
+
+
+def bench_audit() -> dict[str, Any]:
+    """Audit append (one transaction per entry, as the API does) and chain verification, per backend."""
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        out["sqlite"] = _audit_rates(f"sqlite:///{tmp}/bench.db")
+    pg = os.environ.get("MEDFUSION_TEST_PG_URL")
+    if pg:
+        import uuid
+
+        import psycopg
+
+        name = f"medfusion_bench_{uuid.uuid4().hex[:8]}"
+        admin = pg.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        try:
+            out["postgresql"] = _audit_rates(admin.rpartition("/")[0] + "/" + name)
+        finally:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return out
+
+
+BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
+    "id_numbers": bench_id_numbers,
+    "fhir": bench_fhir,
+    "synth": bench_synth,
+    "audit": bench_audit,
+}
+
+
+def main() -> None:
+    RESULTS.mkdir(exist_ok=True)
+    for name, fn in BENCHMARKS.items():
+        result = {"benchmark": name, "machine": _machine(), "result": fn()}
+        (RESULTS / f"{name}.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+        print(f"{name:12s} {json.dumps(result['result'], ensure_ascii=False)}")
+
+
+if __name__ == "__main__":
+    main()
