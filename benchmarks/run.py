@@ -29,8 +29,12 @@ def _median_seconds(fn: Callable[[], object], repeats: int = 5) -> float:
 
 
 def _machine() -> dict[str, Any]:
-    return {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
-            "date": datetime.now(UTC).date().isoformat()}
+    return {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "date": datetime.now(UTC).date().isoformat(),
+    }
 
 
 def bench_id_numbers() -> dict[str, Any]:
@@ -46,8 +50,13 @@ def bench_id_numbers() -> dict[str, Any]:
     # stdnum also requires the address code to have existed in the birth year; numbers issued from 1984 to
     # people born earlier legitimately carry 1982+ codes, so it rejects some valid numbers — counted here.
     agree = sum(ric.is_valid(n) for n in numbers[:500]) / 500
-    return {"items": len(numbers), "ours_per_s": len(numbers) / ours, "peer": "python-stdnum cn.ric.is_valid",
-            "peer_per_s": len(numbers) / peer, "peer_accepts_share_of_our_valid_numbers": agree}
+    return {
+        "items": len(numbers),
+        "ours_per_s": len(numbers) / ours,
+        "peer": "python-stdnum cn.ric.is_valid",
+        "peer_per_s": len(numbers) / peer,
+        "peer_accepts_share_of_our_valid_numbers": agree,
+    }
 
 
 def bench_fhir() -> dict[str, Any]:
@@ -63,9 +72,14 @@ def bench_fhir() -> dict[str, Any]:
     export = _median_seconds(lambda: [chart_to_bundle(c) for c in charts], 3)
     ours = _median_seconds(lambda: [bundle_to_charts(b) for b in bundles], 3)
     peer = _median_seconds(lambda: [Bundle.model_validate(b) for b in bundles], 3)
-    return {"bundles": len(bundles), "resources": resources, "export_resources_per_s": resources / export,
-            "import_resources_per_s": resources / ours, "peer": "fhir.resources R4B Bundle.model_validate",
-            "peer_resources_per_s": resources / peer}
+    return {
+        "bundles": len(bundles),
+        "resources": resources,
+        "export_resources_per_s": resources / export,
+        "import_resources_per_s": resources / ours,
+        "peer": "fhir.resources R4B Bundle.model_validate",
+        "peer_resources_per_s": resources / peer,
+    }
 
 
 def bench_synth() -> dict[str, Any]:

@@ -66,6 +66,11 @@ class AuthenticationFailed(MedFusionError):
     status_code = 401
 
 
+class AccountLocked(MedFusionError):
+    code = "account_locked"
+    status_code = 429
+
+
 class PermissionDenied(MedFusionError):
     code = "permission_denied"
     status_code = 403

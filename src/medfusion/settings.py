@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     )
     token_ttl_minutes: int = Field(default=60, ge=1, le=24 * 60)
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    login_max_failures: int = Field(default=5, ge=1, description="Consecutive failures before lockout.")
+    login_lockout_minutes: int = Field(default=15, ge=1)
     timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
     host: str = "127.0.0.1"

@@ -76,3 +76,27 @@ def test_logins_are_audited(client: TestClient, auth: Auth) -> None:
     entries = client.get("/api/audit", headers=auth("auditor"), params={"limit": 1000}).json()
     logins = [(e["actor"], e["outcome"]) for e in entries if e["action"] == "auth.login"]
     assert ("doctor", "denied") in logins and ("auditor", "success") in logins
+
+
+def test_repeated_failures_lock_the_account(client: TestClient) -> None:
+    for _ in range(5):
+        assert (
+            client.post("/api/auth/token", data={"username": "nurse", "password": "nope-nope"}).status_code
+            == 401
+        )
+    locked = client.post("/api/auth/token", data={"username": "nurse", "password": PASSWORD})
+    assert locked.status_code == 429 and locked.json()["error"]["code"] == "account_locked"
+    assert "locked_until" in locked.json()["error"]["details"]
+    # other accounts are unaffected
+    assert (
+        client.post("/api/auth/token", data={"username": "doctor", "password": PASSWORD}).status_code == 200
+    )
+
+
+def test_a_success_resets_the_failure_count(client: TestClient) -> None:
+    for _ in range(4):
+        client.post("/api/auth/token", data={"username": "nurse", "password": "nope-nope"})
+    assert client.post("/api/auth/token", data={"username": "nurse", "password": PASSWORD}).status_code == 200
+    for _ in range(4):
+        client.post("/api/auth/token", data={"username": "nurse", "password": "nope-nope"})
+    assert client.post("/api/auth/token", data={"username": "nurse", "password": PASSWORD}).status_code == 200

@@ -92,3 +92,12 @@ def test_every_patient_data_access_is_audited(client: TestClient, auth: Auth) ->
     search = next(e for e in entries if e["action"] == "patient.search")
     assert search["detail"]["filters"] == ["name"] and "王" not in str(search["detail"])
     assert client.get("/api/audit/verify", headers=auth("auditor")).json()["ok"] is True
+
+
+def test_managers_see_lists_with_identifiers_masked(client: TestClient, auth: Auth) -> None:
+    masked = client.get("/api/patients", headers=auth("manager"), params={"limit": 3}).json()["items"]
+    clear = client.get("/api/patients", headers=auth("doctor"), params={"limit": 3}).json()["items"]
+    for m, c in zip(masked, clear, strict=True):
+        assert m["name"] == c["name"]
+        assert m["id_number"] == c["id_number"][:6] + "*" * 8 + c["id_number"][-4:]
+        assert m["phone"] != c["phone"] and m["phone"].endswith(c["phone"][-4:])

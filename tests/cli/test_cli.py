@@ -109,7 +109,7 @@ def test_errors_are_one_line_and_non_zero(
 def test_malformed_fhir_file_is_a_clean_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(
-        '{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", '
+        '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", '
         '"birthDate": "1990-02-30"}}]}',
         encoding="utf-8",
     )

@@ -100,3 +100,19 @@ def test_failed_transaction_leaves_no_entry(db: Database) -> None:
         raise RuntimeError("work failed after auditing")
     result = _verify(db)
     assert result.ok and result.entries == 2
+
+
+def test_concurrent_appends_keep_one_unbroken_chain(db: Database) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def worker(k: int) -> None:
+        for i in range(15):
+            with db.session() as session:
+                audit.record(
+                    session, audit.Actor(f"user{k}", "nurse"), "patient.read", patient_id=f"P{k}-{i}"
+                )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(worker, range(4)))
+    result = _verify(db)
+    assert result.ok and result.entries == 60

@@ -94,3 +94,17 @@ def test_replace_chart_swaps_every_resource(db: Database, demo_charts: list[Pati
 def test_missing_patient_is_not_found(db: Database) -> None:
     with pytest.raises(NotFound), db.session() as session:
         PatientRepository(session).get_chart("nobody")
+
+
+def test_only_patient_accounts_link_to_a_record(db: Database, demo_charts: list[PatientChart]) -> None:
+    from medfusion.errors import InvalidInput
+    from medfusion.store.users import create_user
+
+    _load(db, demo_charts[:1])
+    with pytest.raises(InvalidInput, match="patient_id"), db.session() as session:
+        create_user(session, "dr_x", "longenough1", "doctor", demo_charts[0].patient.id)
+    with pytest.raises(InvalidInput, match="patient_id"), db.session() as session:
+        create_user(session, "pat_x", "longenough1", "patient", None)
+    with db.session() as session:
+        user = create_user(session, "pat_y", "longenough1", "patient", demo_charts[0].patient.id)
+    assert user.patient_id == demo_charts[0].patient.id

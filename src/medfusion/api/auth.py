@@ -16,10 +16,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel, Field, ValidationError
 
-from medfusion.errors import AuthenticationFailed, InvalidInput
+from medfusion.errors import AccountLocked, AuthenticationFailed, InvalidInput
+from medfusion.record.clinical_time import SHANGHAI
 from medfusion.settings import Settings
 from medfusion.store import audit
 from medfusion.store.database import Database
+from medfusion.store.login_guard import locked_until
 from medfusion.store.patient_service import Principal, user_principal
 from medfusion.store.users import authenticate, get_user
 
@@ -78,14 +80,28 @@ async def token(request: Request) -> Token:
     credentials = await _read_credentials(request)
     db = get_db(request)
     settings = get_settings_dep(request)
+    actor_name = credentials.username[:64]
+    with db.session() as session:
+        lock = locked_until(session, actor_name, settings.login_max_failures, settings.login_lockout_minutes)
+        if lock is not None:
+            audit.record(
+                session,
+                audit.Actor(actor_name, "-"),
+                "auth.login",
+                audit.Outcome.denied,
+                detail={"reason": "locked"},
+            )
+    if lock is not None:
+        raise AccountLocked(
+            f"连续登录失败，账号锁定至 {lock.astimezone(SHANGHAI):%H:%M} "
+            "account locked after repeated failed logins",
+            details={"locked_until": lock.isoformat()},
+        )
     with db.session() as session:
         user = authenticate(session, credentials.username, credentials.password)
         outcome = audit.Outcome.success if user else audit.Outcome.denied
         audit.record(
-            session,
-            audit.Actor(credentials.username[:64], user.role.value if user else "-"),
-            "auth.login",
-            outcome,
+            session, audit.Actor(actor_name, user.role.value if user else "-"), "auth.login", outcome
         )
     if user is None:
         raise AuthenticationFailed("用户名或密码错误 invalid username or password")

@@ -18,7 +18,7 @@ from medfusion.record.models import Patient, PatientChart
 from medfusion.store import audit
 from medfusion.store.access import SELF_ONLY_ROLES, Permission, Role, allowed
 from medfusion.store.database import Database
-from medfusion.store.patients import PatientFilters, PatientPage, PatientRepository
+from medfusion.store.patients import PatientFilters, PatientPage, PatientRepository, PatientSummary
 
 T = TypeVar("T")
 SYSTEM_ROLE = "system"
@@ -103,6 +103,13 @@ class PatientService:
 
     # --- reads ------------------------------------------------------------------------------
     def search(self, filters: PatientFilters, *, limit: int = 50, offset: int = 0) -> PatientPage:
+        """Roles that may list but not read charts (managers) see ID and phone numbers masked."""
+        page = self._search(filters, limit=limit, offset=offset)
+        if self.principal.may(Permission.patient_read):
+            return page
+        return PatientPage(total=page.total, items=[masked_contacts(p) for p in page.items])
+
+    def _search(self, filters: PatientFilters, *, limit: int, offset: int) -> PatientPage:
         return self._run(
             "patient.search",
             Permission.patient_search,
@@ -190,6 +197,21 @@ class PatientService:
             lambda s: PatientRepository(s).add_many(charts),
             detail=lambda n: {"patients": n, "first": charts[0].patient.id if charts else None},
         )
+
+
+def mask_middle(value: str, keep_start: int, keep_end: int) -> str:
+    """``310106********0010``-style display mask (GB/T 35273-2020 annex A: partial display)."""
+    hidden = len(value) - keep_start - keep_end
+    return value if hidden <= 0 else value[:keep_start] + "*" * hidden + value[len(value) - keep_end :]
+
+
+def masked_contacts(summary: PatientSummary) -> PatientSummary:
+    return summary.model_copy(
+        update={
+            "id_number": mask_middle(summary.id_number, 6, 4) if summary.id_number else None,
+            "phone": mask_middle(summary.phone, 3, 4) if summary.phone else None,
+        }
+    )
 
 
 def system_principal() -> Principal:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from medfusion.errors import Conflict, NotFound
-from medfusion.record.models import CHILD_KINDS, CHILD_MODELS, Patient, PatientChart
+from medfusion.record.models import CHILD_KINDS, CHILD_MODELS, Address, Patient, PatientChart, Sex
 from medfusion.store.tables import CHILD_TABLES, ConditionRow, EncounterRow, PatientRow
 
 
@@ -29,9 +29,25 @@ class PatientFilters(BaseModel):
         return [k for k, v in self.model_dump().items() if v]
 
 
+class PatientSummary(BaseModel):
+    """One row of a patient list. Plain strings: a list may show identifiers masked for some roles."""
+
+    id: str
+    name: str
+    sex: Sex
+    birth_date: date
+    id_number: str | None = None
+    phone: str | None = None
+    address: Address | None = None
+
+    @classmethod
+    def of(cls, patient: Patient) -> PatientSummary:
+        return cls.model_validate(patient.model_dump(exclude={"fhir_extra"}))
+
+
 class PatientPage(BaseModel):
     total: int
-    items: list[Patient]
+    items: list[PatientSummary]
 
 
 def _utc(value: datetime) -> datetime:
@@ -146,7 +162,9 @@ class PatientRepository:
             )
         total = self.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
         rows = self.session.execute(query.order_by(PatientRow.id).limit(limit).offset(offset)).scalars()
-        return PatientPage(total=total, items=[Patient.model_validate(r.body) for r in rows])
+        return PatientPage(
+            total=total, items=[PatientSummary.of(Patient.model_validate(r.body)) for r in rows]
+        )
 
     def count(self) -> int:
         return self.session.execute(select(func.count()).select_from(PatientRow)).scalar_one()

@@ -132,7 +132,10 @@ class AuditRow(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
-    __table_args__ = (Index("ix_audit_log_patient_id", "patient_id"),)
+    __table_args__ = (
+        Index("ix_audit_log_patient_id", "patient_id"),
+        Index("ix_audit_log_actor_action", "actor", "action"),
+    )
 
 
 class AuditHeadRow(Base):

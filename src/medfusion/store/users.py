@@ -59,6 +59,10 @@ def create_user(
         raise InvalidInput.for_field(
             "patient_id", "患者账号必须关联一份病历 (patient accounts need --patient-id)"
         )
+    if role is not Role.patient and patient_id:
+        raise InvalidInput.for_field(
+            "patient_id", "只有患者账号关联病历 (only patient accounts link to a record)"
+        )
     if patient_id is not None and session.get(PatientRow, patient_id) is None:
         raise NotFound(f"患者不存在 patient {patient_id!r} not found", details={"field": "patient_id"})
     if session.execute(select(UserRow.id).where(UserRow.username == username)).first():

@@ -85,13 +85,32 @@ def _validate_fhir(resource: Json, path: str) -> None:
     try:
         model.model_validate(resource)
     except ValidationError as exc:
-        details = [
-            {"field": ".".join([path, *(str(p) for p in err["loc"])]), "message": err["msg"]}
-            for err in exc.errors()[:20]
+        raise _fhir_error(exc, path, str(rtype)) from None
+
+
+def _fhir_error(exc: ValidationError, path: str, rtype: str) -> InvalidFhir:
+    details = [
+        {"field": ".".join([p for p in (path, *(str(p) for p in err["loc"])) if p]), "message": err["msg"]}
+        for err in exc.errors()[:20]
+    ]
+    first = details[0] if details else {"field": path, "message": "invalid"}
+    return InvalidFhir(f"FHIR {rtype} 无效 invalid: {first['field']}: {first['message']}", details=details)
+
+
+def _validate_envelope(bundle: Json) -> list[Any]:
+    """The Bundle itself (meta, type, entry shapes, fullUrls) against R4B, before any resource is read."""
+    entries = bundle.get("entry")
+    shell = {**bundle}
+    if isinstance(entries, list):
+        shell["entry"] = [
+            {k: v for k, v in entry.items() if k != "resource"} if isinstance(entry, dict) else entry
+            for entry in entries
         ]
-        raise InvalidFhir(
-            f"FHIR {rtype} 无效 invalid: {details[0]['field']}: {details[0]['message']}", details=details
-        ) from None
+    try:
+        get_fhir_model_class("Bundle").model_validate(shell)
+    except ValidationError as exc:
+        raise _fhir_error(exc, "", "Bundle") from None
+    return entries if isinstance(entries, list) else []
 
 
 def _model_error(exc: ValidationError, path: str) -> InvalidFhir:
@@ -189,6 +208,15 @@ class _Index:
         return rid
 
 
+def _prune(value: Any) -> Any:
+    """Drop JSON nulls (FHIR JSON has none; fhir.resources reads them as absent), so readers see one form."""
+    if isinstance(value, dict):
+        return {k: _prune(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_prune(v) for v in value if v is not None]
+    return value
+
+
 def _ensure_id(res: Json, url: str | None, index: int) -> Json:
     if res.get("id"):
         return res
@@ -200,10 +228,8 @@ def _ensure_id(res: Json, url: str | None, index: int) -> Json:
 def bundle_to_charts(bundle: Any, *, strict: bool = False) -> ImportResult:
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise rd.fail("resourceType", "须为 FHIR Bundle (resourceType 'Bundle')")
+    raw_entries = _validate_envelope(bundle)
     _check_version(bundle)
-    raw_entries = bundle.get("entry") or []
-    if not isinstance(raw_entries, list):
-        raise rd.fail("entry", "entry 须为数组 must be a list")
     entries: list[tuple[str, Json, str | None]] = []
     for index, entry in enumerate(raw_entries):
         path = f"entry[{index}].resource"
@@ -211,7 +237,7 @@ def bundle_to_charts(bundle: Any, *, strict: bool = False) -> ImportResult:
         if not isinstance(res, dict):
             raise rd.fail(path, "缺少 resource missing resource")
         _validate_fhir(res, path)
-        entries.append((path, _ensure_id(res, entry.get("fullUrl"), index), entry.get("fullUrl")))
+        entries.append((path, _ensure_id(_prune(res), entry.get("fullUrl"), index), entry.get("fullUrl")))
     index_ = _Index(entries)
     issues: list[ImportIssue] = []
     patients: dict[str, Patient] = {}

@@ -52,6 +52,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.create_index("ix_audit_log_patient_id", ["patient_id"], unique=False)
+        batch_op.create_index("ix_audit_log_actor_action", ["actor", "action"], unique=False)
 
     op.create_table(
         "patients",
@@ -292,6 +293,7 @@ def downgrade() -> None:
     op.drop_table("patients")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_log_patient_id")
+        batch_op.drop_index("ix_audit_log_actor_action")
 
     op.drop_table("audit_log")
     op.drop_table("audit_head")
