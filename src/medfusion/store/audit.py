@@ -113,19 +113,16 @@ def record(
     return seq
 
 
+_HASHED = ("seq", "ts", "actor", "role", "action", "patient_id", "outcome", "detail", "prev_hash")
+
+
+def _hashed_fields(row: AuditRow) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in _HASHED}
+
+
 def _entry(row: AuditRow) -> AuditEntry:
-    return AuditEntry(
-        seq=row.seq,
-        ts=row.ts,
-        actor=row.actor,
-        role=row.role,
-        action=row.action,
-        patient_id=row.patient_id,
-        outcome=row.outcome,
-        detail=json.loads(row.detail),
-        prev_hash=row.prev_hash,
-        hash=row.hash,
-    )
+    fields = _hashed_fields(row)
+    return AuditEntry(**{**fields, "detail": json.loads(row.detail)}, hash=row.hash)
 
 
 def entries(
@@ -178,18 +175,7 @@ def verify(session: Session) -> AuditVerification:
                 first_bad_seq=row.seq,
                 reason="前序哈希不符 prev_hash does not match the previous entry",
             )
-        recomputed = entry_hash(
-            seq=row.seq,
-            ts=row.ts,
-            actor=row.actor,
-            role=row.role,
-            action=row.action,
-            patient_id=row.patient_id,
-            outcome=row.outcome,
-            detail=row.detail,
-            prev_hash=row.prev_hash,
-        )
-        if recomputed != row.hash:
+        if entry_hash(**_hashed_fields(row)) != row.hash:
             return AuditVerification(
                 ok=False,
                 entries=count,

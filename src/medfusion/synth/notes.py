@@ -174,7 +174,8 @@ def plan(rng: random.Random, f: VisitFacts) -> str:
     return text
 
 
-def outpatient_sections(rng: random.Random, f: VisitFacts) -> list[tuple[str, str]]:
+def _history_and_findings(rng: random.Random, f: VisitFacts) -> list[tuple[str, str]]:
+    """The sections 门诊病历 and 入院记录 share (卫医政发〔2010〕11号《病历书写基本规范》 order)."""
     return [
         ("主诉", chief_complaint(rng, f)),
         ("现病史", present_illness(rng, f)),
@@ -182,21 +183,16 @@ def outpatient_sections(rng: random.Random, f: VisitFacts) -> list[tuple[str, st
         ("过敏史", allergy_history(rng, f)),
         ("体格检查", examination(rng, f)),
         ("辅助检查", results(rng, f)),
-        ("诊断", diagnosis(rng, f)),
-        ("处理", plan(rng, f)),
     ]
+
+
+def outpatient_sections(rng: random.Random, f: VisitFacts) -> list[tuple[str, str]]:
+    sections = _history_and_findings(rng, f)
+    return [*sections, ("诊断", diagnosis(rng, f)), ("处理", plan(rng, f))]
 
 
 def admission_sections(rng: random.Random, f: VisitFacts) -> list[tuple[str, str]]:
-    return [
-        ("主诉", chief_complaint(rng, f)),
-        ("现病史", present_illness(rng, f)),
-        ("既往史", past_history(rng, f)),
-        ("过敏史", allergy_history(rng, f)),
-        ("体格检查", examination(rng, f)),
-        ("辅助检查", results(rng, f)),
-        ("初步诊断", diagnosis(rng, f)),
-    ]
+    return [*_history_and_findings(rng, f), ("初步诊断", diagnosis(rng, f))]
 
 
 def discharge_sections(rng: random.Random, f: VisitFacts, admitted: datetime) -> list[tuple[str, str]]:

@@ -184,6 +184,36 @@ def _diagnose(r: Resident, eid: str, diagnoses: list[tuple[str, str]], status: s
         )
 
 
+def _facts(
+    r: Resident,
+    day: date,
+    when: datetime,
+    complaint: str,
+    diagnoses: list[tuple[str, str]],
+    vitals: dict[str, float],
+    shown: list[tuple[str, float, str, bool]],
+    department: str,
+    drugs: list[str],
+    extra: dict[str, str] | None = None,
+) -> notes.VisitFacts:
+    """What the note of this visit may say — only facts recorded for it."""
+    return notes.VisitFacts(
+        name=r.name,
+        sex=r.sex,
+        age=age_on(r.birth, day),
+        when=when,
+        complaint=complaint,
+        diagnoses=[n for _, n in diagnoses],
+        chronic=r.history(day),
+        vitals=vitals,
+        labs=shown,
+        drugs=drugs,
+        allergies=[a["substance"] for a in r.chart.get("allergies", [])],  # type: ignore[misc]
+        department=department,
+        extra=extra or {},
+    )
+
+
 def visit_day(rng: random.Random, earliest: date) -> date:
     span = (REFERENCE_DATE - earliest).days
     return earliest + timedelta(days=rng.randint(0, max(span, 0)))
@@ -218,19 +248,16 @@ def outpatient(
     shown = _observe(r, eid, when + timedelta(minutes=5), lab_keys) if lab_keys else []
     for drug, days in drugs:
         prescribe(r, eid, drug, when, days)
-    facts = notes.VisitFacts(
-        name=r.name,
-        sex=r.sex,
-        age=age_on(r.birth, day),
-        when=when,
-        complaint=complaint,
-        diagnoses=[n for _, n in diagnoses],
-        chronic=r.history(day),
-        vitals=vitals,
-        labs=shown,
-        drugs=[*r.long_term, *(_drug_text(d) for d, days in drugs if days)],
-        allergies=[a["substance"] for a in r.chart.get("allergies", [])],  # type: ignore[misc]
-        department=department,
+    facts = _facts(
+        r,
+        day,
+        when,
+        complaint,
+        diagnoses,
+        vitals,
+        shown,
+        department,
+        [*r.long_term, *(_drug_text(d) for d, days in drugs if days)],
     )
     r.add(
         "notes",
@@ -293,19 +320,16 @@ def admission(
         )
     for drug, days in drugs:
         prescribe(r, eid, drug, admitted + timedelta(hours=2), days)
-    facts = notes.VisitFacts(
-        name=r.name,
-        sex=r.sex,
-        age=age_on(r.birth, day),
-        when=admitted,
-        complaint=complaint,
-        diagnoses=[n for _, n in diagnoses],
-        chronic=r.history(day),
-        vitals=vitals,
-        labs=shown,
-        drugs=[_drug_text(d) for d, _ in drugs],
-        allergies=[a["substance"] for a in r.chart.get("allergies", [])],  # type: ignore[misc]
-        department=department,
+    facts = _facts(
+        r,
+        day,
+        admitted,
+        complaint,
+        diagnoses,
+        vitals,
+        shown,
+        department,
+        [_drug_text(d) for d, _ in drugs],
         extra={"course": course},
     )
     author = _doctor(r, department)
