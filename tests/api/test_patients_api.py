@@ -148,3 +148,10 @@ def test_openapi_is_published(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "/api/patients" in spec["paths"] and "/api/auth/token" in spec["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_docs_page_needs_no_internet(client: TestClient) -> None:
+    page = client.get("/docs").text
+    assert "cdn.jsdelivr.net" not in page and "/docs-assets/swagger-ui-bundle.js" in page
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/docs-assets/swagger-ui.css").status_code == 200

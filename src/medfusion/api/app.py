@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from medfusion import __version__
-from medfusion.api import audit_log, auth, errors, patients, users
+from medfusion.api import audit_log, auth, errors, offline_docs, patients, users
 from medfusion.api.limits import AccessLog, BodySizeLimit
 from medfusion.settings import Settings, get_settings
 from medfusion.store.database import get_database
@@ -27,7 +27,14 @@ class Health(BaseModel):
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     db = get_database(settings)
-    app = FastAPI(title="MedFusion 通专融合医疗AI平台", version=__version__, description=DESCRIPTION)
+    app = FastAPI(
+        title="MedFusion 通专融合医疗AI平台",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+    )
+    offline_docs.install(app)
     app.state.settings = settings
     app.state.db = db
     errors.install(app)

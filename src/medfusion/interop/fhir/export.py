@@ -107,7 +107,9 @@ def patient_resource(p: Patient) -> dict[str, Any]:
     res["birthDate"] = p.birth_date.isoformat()
     if p.address:
         a = p.address
-        addr: dict[str, Any] = {"use": "home", "text": a.text}
+        addr: dict[str, Any] = {"use": "home"}
+        if a.text:
+            addr["text"] = a.text
         if a.line:
             addr["line"] = [a.line]
         for ours, theirs in (("city", "city"), ("district", "district"), ("province", "state")):
