@@ -27,7 +27,7 @@ def run(
 
 def test_db_upgrade_on_a_fresh_directory(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["db", "upgrade"], capsys)
-    assert code == 0 and "revision 0001" in out
+    assert code == 0 and "revision 0002" in out
     assert (get_settings().resolved_data_dir / "medfusion.db").exists()
 
 
@@ -96,6 +96,11 @@ def test_user_add_reads_the_password_from_stdin(
         (["synth", "population", "--size", "3"], "--out"),
         (["synth", "population", "--size", "0", "--out", "-"], "size"),
         (["user", "add", "--username", "x1", "--role", "doctor"], "--password-stdin"),
+        (
+            ["synth", "population", "--size", "3", "--format", "fhir", "--plant-pii", "--out", "x.ndjson"],
+            "--plant-pii",
+        ),
+        (["synth", "population", "--size", "3", "--executor", "dask", "--out", "x.jsonl"], "executor"),
     ],
 )
 def test_errors_are_one_line_and_non_zero(

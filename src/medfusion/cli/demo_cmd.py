@@ -32,8 +32,8 @@ def seed(
     with db.session() as session:
         present = PatientRepository(session).count()
     if present == 0:
-        loaded = load_into_db(size, DEMO_SEED)
-        typer.echo(f"已载入演示患者 loaded {loaded} synthetic patients (seed {DEMO_SEED})")
+        result = load_into_db(size, DEMO_SEED, show_progress=True)
+        typer.echo(f"已载入演示患者 loaded {result.items} synthetic patients (seed {DEMO_SEED})")
     else:
         typer.echo(f"数据库已有 {present} 位患者，跳过载入 database already holds patients; not reseeding")
     cred_file = settings.resolved_data_dir / "demo-credentials.json"

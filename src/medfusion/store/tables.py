@@ -146,3 +146,14 @@ class AuditHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class JobChunkRow(Base):
+    """A chunk of a batch job whose results were written to this database (exactly-once marker)."""
+
+    __tablename__ = "job_chunks"
+
+    job_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    chunk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    items: Mapped[int] = mapped_column(Integer)
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -10,6 +10,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from medfusion.synth.pii import mark
+
 _NEGATIVES = (
     ("无胸闷胸痛，无发热。", "胸热"),
     ("否认胸痛、心悸。", "胸悸"),
@@ -37,16 +39,19 @@ class VisitFacts:
 
 
 def fmt_date(rng: random.Random, value: date) -> str:
+    """A date as Chinese clinicians write it, marked as an identifier (see :mod:`medfusion.synth.pii`)."""
     style = rng.randrange(5)
     if style == 0:
-        return value.isoformat()
-    if style == 1:
-        return f"{value.year}年{value.month}月{value.day}日"
-    if style == 2:
-        return f"{value.year}/{value.month}/{value.day}"
-    if style == 3:
-        return f"{value.year}.{value.month:02d}.{value.day:02d}"
-    return f"{value.month}月{value.day}日"
+        text = value.isoformat()
+    elif style == 1:
+        text = f"{value.year}年{value.month}月{value.day}日"
+    elif style == 2:
+        text = f"{value.year}/{value.month}/{value.day}"
+    elif style == 3:
+        text = f"{value.year}.{value.month:02d}.{value.day:02d}"
+    else:
+        text = f"{value.month}月{value.day}日"
+    return mark("DATE", text)
 
 
 def _num(value: float) -> str:
@@ -58,11 +63,13 @@ def _sex(facts: VisitFacts) -> str:
 
 
 def _intro(rng: random.Random, f: VisitFacts) -> str:
+    name = mark("PERSON", f.name)
+    age = mark("AGE", f"{f.age}岁") if f.age > 89 else f"{f.age}岁"
     return rng.choice(
         [
-            f"患者{f.name}，{_sex(f)}，{f.age}岁，",
-            f"患者{_sex(f)}性，{f.age}岁，",
-            f"{f.name}，{_sex(f)}，{f.age}岁。患者",
+            f"患者{name}，{_sex(f)}，{age}，",
+            f"患者{_sex(f)}性，{age}，",
+            f"{name}，{_sex(f)}，{age}。患者",
             "患者",
         ]
     )
@@ -174,7 +181,7 @@ def plan(rng: random.Random, f: VisitFacts) -> str:
     return text
 
 
-def _history_and_findings(rng: random.Random, f: VisitFacts) -> list[tuple[str, str]]:
+def _history_and_findings(rng: random.Random, f: VisitFacts) -> list[tuple[str | None, str]]:
     """The sections 门诊病历 and 入院记录 share (卫医政发〔2010〕11号《病历书写基本规范》 order)."""
     return [
         ("主诉", chief_complaint(rng, f)),
@@ -186,16 +193,16 @@ def _history_and_findings(rng: random.Random, f: VisitFacts) -> list[tuple[str, 
     ]
 
 
-def outpatient_sections(rng: random.Random, f: VisitFacts) -> list[tuple[str, str]]:
+def outpatient_sections(rng: random.Random, f: VisitFacts) -> list[tuple[str | None, str]]:
     sections = _history_and_findings(rng, f)
     return [*sections, ("诊断", diagnosis(rng, f)), ("处理", plan(rng, f))]
 
 
-def admission_sections(rng: random.Random, f: VisitFacts) -> list[tuple[str, str]]:
+def admission_sections(rng: random.Random, f: VisitFacts) -> list[tuple[str | None, str]]:
     return [*_history_and_findings(rng, f), ("初步诊断", diagnosis(rng, f))]
 
 
-def discharge_sections(rng: random.Random, f: VisitFacts, admitted: datetime) -> list[tuple[str, str]]:
+def discharge_sections(rng: random.Random, f: VisitFacts, admitted: datetime) -> list[tuple[str | None, str]]:
     course = f.extra.get("course", "予对症支持治疗，症状好转。")
     return [
         (

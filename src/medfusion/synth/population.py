@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import date, timedelta
+from typing import Any
 
 from medfusion.record.clinical_time import age_on
 from medfusion.record.id_card import make_id_number
@@ -21,6 +22,7 @@ from medfusion.synth import conditions as cat
 from medfusion.synth import labs as lab
 from medfusion.synth.geography import pick_birth_region, pick_district, pick_street_address
 from medfusion.synth.names import pick_name
+from medfusion.synth.pii import PatientIdentifiers, PiiPlanter
 from medfusion.synth.visits import REFERENCE_DATE, Resident, admission, at, outpatient, visit_day
 
 AGE_BANDS: tuple[tuple[int, int, float], ...] = (
@@ -125,6 +127,38 @@ _COMPLAINTS = {
 
 
 def generate_resident(seed: int, index: int, id_prefix: str = "P") -> PatientChart:
+    return _build(seed, index, id_prefix, plant_pii=False)[0]
+
+
+def generate_record(seed: int, index: int, id_prefix: str = "P", plant_pii: bool = False) -> dict[str, Any]:
+    """The resident as one JSON object; with ``plant_pii`` each note also carries its gold ``pii_spans``."""
+    chart, spans = _build(seed, index, id_prefix, plant_pii)
+    record = chart.model_dump(mode="json")
+    if plant_pii:
+        for note in record["notes"]:
+            note["pii_spans"] = spans.get(note["id"], [])
+    return record
+
+
+def _identifiers(seed: int, index: int, patient: dict[str, Any]) -> PatientIdentifiers:
+    rng = random.Random(f"medfusion-ids:{seed}:{index}")
+    address = patient["address"]
+    return PatientIdentifiers(
+        name=patient["name"],
+        sex=patient["sex"],
+        id_number=patient["id_number"],
+        phone=patient["phone"],
+        address=f"{address['city']}{address['district']}{address['line']}",
+        inpatient_no=f"{rng.randrange(10**7, 10**8)}",
+        outpatient_no=f"{rng.randrange(10**9, 10**10)}",
+        record_no=f"{rng.randrange(10**6, 10**7)}",
+        insurance_no=f"{rng.randrange(10**9, 10**10)}",
+    )
+
+
+def _build(
+    seed: int, index: int, id_prefix: str, plant_pii: bool
+) -> tuple[PatientChart, dict[str, list[Any]]]:
     rng = random.Random(f"medfusion-synth:{seed}:{index}")
     age = _pick_age(rng)
     sex = "male" if rng.random() < MALE_SHARE else "female"
@@ -155,6 +189,8 @@ def generate_resident(seed: int, index: int, id_prefix: str = "P") -> PatientCha
             "postal_code": district.postal_code,
         },
     }
+    if plant_pii:
+        r.planter = PiiPlanter(seed, index, _identifiers(seed, index, patient))
     _baseline(r)
     for condition in r.chronic:
         low, high = condition.onset_years
@@ -266,7 +302,7 @@ def generate_resident(seed: int, index: int, id_prefix: str = "P") -> PatientCha
                 "dose_number": 1,
             },
         )
-    return PatientChart.model_validate({"patient": patient, **r.chart})
+    return PatientChart.model_validate({"patient": patient, **r.chart}), r.spans
 
 
 def generate_population(size: int, seed: int, start: int = 0, id_prefix: str = "P") -> Iterator[PatientChart]:

@@ -16,6 +16,7 @@ from medfusion.synth import conditions as cat
 from medfusion.synth import labs as lab
 from medfusion.synth import notes
 from medfusion.synth.names import pick_name
+from medfusion.synth.pii import PiiPlanter, unmark_sections
 
 REFERENCE_DATE = date(2025, 6, 30)
 
@@ -34,6 +35,8 @@ class Resident:
     counters: dict[str, int] = field(default_factory=dict)
     onset: dict[str, date] = field(default_factory=dict)  # condition key → date of diagnosis
     long_term: list[str] = field(default_factory=list)  # long-term medicines prescribed so far
+    planter: PiiPlanter | None = None
+    spans: dict[str, list[dict[str, object]]] = field(default_factory=dict)  # note id → gold identifier spans
 
     def history(self, on: date) -> list[tuple[str, int]]:
         return [(c.name, max(1, on.year - self.onset[c.key].year)) for c in self.chronic]
@@ -44,6 +47,28 @@ class Resident:
 
     def add(self, kind: str, item: dict[str, object]) -> None:
         self.chart.setdefault(kind, []).append(item)
+
+    def add_note(
+        self, note_type: str, eid: str, author: str, written: datetime, sections: list[tuple[str | None, str]]
+    ) -> None:
+        """Strip the identifier markers; keep their spans only when planting (``--plant-pii``)."""
+        if self.planter is not None:
+            sections = self.planter.plant(sections)
+        clean, spans = unmark_sections(sections)
+        note_id = self.next_id("N")
+        if self.planter is not None:
+            self.spans[note_id] = spans
+        self.add(
+            "notes",
+            {
+                "id": note_id,
+                "encounter_id": eid,
+                "note_type": note_type,
+                "author": author,
+                "written_at": written.isoformat(),
+                "sections": [{"title": t, "text": x} for t, x in clean],
+            },
+        )
 
 
 def at(day: date, hour: int, minute: int) -> datetime:
@@ -259,16 +284,12 @@ def outpatient(
         department,
         [*r.long_term, *(_drug_text(d) for d, days in drugs if days)],
     )
-    r.add(
-        "notes",
-        {
-            "id": r.next_id("N"),
-            "encounter_id": eid,
-            "note_type": "门诊病历",
-            "author": _doctor(r, department),
-            "written_at": (when + timedelta(minutes=8)).isoformat(),
-            "sections": [{"title": t, "text": x} for t, x in notes.outpatient_sections(rng, facts)],
-        },
+    r.add_note(
+        "门诊病历",
+        eid,
+        _doctor(r, department),
+        when + timedelta(minutes=8),
+        notes.outpatient_sections(rng, facts),
     )
 
 
@@ -333,25 +354,5 @@ def admission(
         extra={"course": course},
     )
     author = _doctor(r, department)
-    r.add(
-        "notes",
-        {
-            "id": r.next_id("N"),
-            "encounter_id": eid,
-            "note_type": "入院记录",
-            "author": author,
-            "written_at": (admitted + timedelta(hours=6)).isoformat(),
-            "sections": [{"title": t, "text": x} for t, x in notes.admission_sections(rng, facts)],
-        },
-    )
-    r.add(
-        "notes",
-        {
-            "id": r.next_id("N"),
-            "encounter_id": eid,
-            "note_type": "出院记录",
-            "author": author,
-            "written_at": discharged.isoformat(),
-            "sections": [{"title": t, "text": x} for t, x in notes.discharge_sections(rng, facts, admitted)],
-        },
-    )
+    r.add_note("入院记录", eid, author, admitted + timedelta(hours=6), notes.admission_sections(rng, facts))
+    r.add_note("出院记录", eid, author, discharged, notes.discharge_sections(rng, facts, admitted))

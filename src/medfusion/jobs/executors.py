@@ -1,0 +1,107 @@
+"""Executors run chunks: ``inline`` (this process), ``local`` (a process pool, the default) or ``ray``.
+
+Workers receive the job kind's import path, its parameters, the chunk and the context — plain data — and
+re-create the kind by import, so the same job code runs unchanged on any of them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from enum import StrEnum
+from typing import Any
+
+from medfusion.errors import InvalidInput
+from medfusion.jobs.model import Chunk, ChunkReport, JobContext, JobKind
+
+
+class ExecutorName(StrEnum):
+    inline = "inline"
+    local = "local"
+    ray = "ray"
+
+
+def load_kind(path: str) -> JobKind:
+    module, _, attr = path.partition(":")
+    kind_cls = getattr(importlib.import_module(module), attr)
+    kind: JobKind = kind_cls()
+    return kind
+
+
+def run_one(
+    kind_path: str, params: dict[str, Any], chunk: dict[str, Any], ctx: dict[str, Any]
+) -> dict[str, Any]:
+    """The worker entry point (module-level so process pools and Ray can ship it)."""
+    kind = load_kind(kind_path)
+    report = kind.run_chunk(params, Chunk.model_validate(chunk), JobContext.model_validate(ctx))
+    return report.model_dump()
+
+
+Submit = Callable[[list[Chunk]], Iterator[ChunkReport]]
+
+
+def _inline(kind_path: str, params: dict[str, Any], ctx: JobContext, workers: int) -> Submit:
+    def submit(chunks: list[Chunk]) -> Iterator[ChunkReport]:
+        for chunk in chunks:
+            yield ChunkReport.model_validate(
+                run_one(kind_path, params, chunk.model_dump(), ctx.model_dump(mode="json"))
+            )
+
+    return submit
+
+
+def _local(kind_path: str, params: dict[str, Any], ctx: JobContext, workers: int) -> Submit:
+    def submit(chunks: list[Chunk]) -> Iterator[ChunkReport]:
+        # spawn, not fork: the parent may hold database connections a forked child must not share
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
+            pending: set[Future[dict[str, Any]]] = set()
+            queue = list(chunks)
+            ctx_data = ctx.model_dump(mode="json")
+            while queue or pending:
+                while queue and len(pending) < workers * 2:
+                    pending.add(pool.submit(run_one, kind_path, params, queue.pop(0).model_dump(), ctx_data))
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield ChunkReport.model_validate(future.result())
+
+    return submit
+
+
+def _ray(kind_path: str, params: dict[str, Any], ctx: JobContext, workers: int) -> Submit:
+    try:
+        import ray
+    except ImportError:
+        raise InvalidInput.for_field(
+            "--executor", "需要安装 ray 扩展 the ray executor needs: pip install 'medfusion[ray]'"
+        ) from None
+
+    def submit(chunks: list[Chunk]) -> Iterator[ChunkReport]:
+        if not ray.is_initialized():
+            address = os.environ.get("MEDFUSION_RAY_ADDRESS") or None
+            ray.init(
+                address=address,
+                num_cpus=None if address else workers,
+                include_dashboard=False,
+                log_to_driver=False,
+                ignore_reinit_error=True,
+            )
+        remote = ray.remote(run_one)
+        ctx_data = ctx.model_dump(mode="json")
+        queue = list(chunks)
+        pending: list[Any] = []
+        while queue or pending:
+            while queue and len(pending) < workers * 2:
+                pending.append(remote.remote(kind_path, params, queue.pop(0).model_dump(), ctx_data))
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                yield ChunkReport.model_validate(ray.get(ref))
+
+    return submit
+
+
+EXECUTORS = {ExecutorName.inline: _inline, ExecutorName.local: _local, ExecutorName.ray: _ray}
