@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from medfusion import __version__
@@ -10,6 +13,7 @@ from medfusion.api import audit_log, auth, errors, offline_docs, patients, users
 from medfusion.api.limits import AccessLog, BodySizeLimit
 from medfusion.settings import Settings, get_settings
 from medfusion.store.database import get_database
+from medfusion.web import pages
 
 DESCRIPTION = """
 MedFusion 通专融合医疗AI平台 API. 除 `/health` 外所有接口都需要 Bearer 令牌（`POST /api/auth/token`）。
@@ -38,8 +42,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = db
     errors.install(app)
-    for router in (auth.router, patients.router, users.router, audit_log.router):
+    for router in (auth.router, patients.router, users.router, audit_log.router, pages.router):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=Path(pages.__file__).with_name("static")), name="static")
 
     @app.get("/health", response_model=Health, tags=["health"], summary="健康检查（无需登录）")
     def health() -> Health:

@@ -78,8 +78,11 @@ async def _read_credentials(request: Request) -> Credentials:
 @router.post("/token", response_model=Token, summary="登录获取令牌 (OAuth2 password flow; form or JSON)")
 async def token(request: Request) -> Token:
     credentials = await _read_credentials(request)
-    db = get_db(request)
-    settings = get_settings_dep(request)
+    return sign_in(get_db(request), get_settings_dep(request), credentials)
+
+
+def sign_in(db: Database, settings: Settings, credentials: Credentials) -> Token:
+    """Check lockout and password, audit the attempt, issue a token — for the API and the web login alike."""
     actor_name = credentials.username[:64]
     with db.session() as session:
         lock = locked_until(session, actor_name, settings.login_max_failures, settings.login_lockout_minutes)
@@ -112,7 +115,10 @@ async def token(request: Request) -> Token:
 def current_principal(request: Request, raw: Annotated[str | None, Depends(oauth2)]) -> Principal:
     if not raw:
         raise AuthenticationFailed("需要登录 missing bearer token")
-    settings = get_settings_dep(request)
+    return principal_from_token(get_db(request), get_settings_dep(request), raw)
+
+
+def principal_from_token(db: Database, settings: Settings, raw: str) -> Principal:
     try:
         claims = jwt.decode(
             raw, settings.signing_key(), algorithms=[_ALGORITHM], options={"require": ["exp", "sub"]}
@@ -121,7 +127,7 @@ def current_principal(request: Request, raw: Annotated[str | None, Depends(oauth
         raise AuthenticationFailed("令牌已过期 token expired", code="token_expired") from None
     except jwt.PyJWTError:
         raise AuthenticationFailed("令牌无效 invalid token", code="invalid_token") from None
-    with get_db(request).session() as session:
+    with db.session() as session:
         user = get_user(session, str(claims["sub"]))
     if user is None or not user.active:
         raise AuthenticationFailed("账号不存在或已停用 account missing or disabled")

@@ -141,6 +141,14 @@ def entries(
     return [_entry(row) for row in session.execute(query).scalars()]
 
 
+def latest(session: Session, *, patient_id: str | None = None, limit: int = 200) -> list[AuditEntry]:
+    """The newest entries first."""
+    query = select(AuditRow).order_by(AuditRow.seq.desc()).limit(limit)
+    if patient_id is not None:
+        query = query.where(AuditRow.patient_id == patient_id)
+    return [_entry(row) for row in session.execute(query).scalars()]
+
+
 def _rows(session: Session, batch: int = 5000) -> Iterator[AuditRow]:
     last = -1
     while True:

@@ -1,0 +1,1 @@
+"""The Chinese web shell: server-rendered pages served by the API process (no Node build step)."""

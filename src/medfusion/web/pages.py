@@ -1,0 +1,269 @@
+"""Web pages: login, patient search, the patient chart, the audit log — each through the same services,
+permissions and audit as the API. The session is the API's own token in an HttpOnly, SameSite=Strict cookie,
+so the browser never sees it in script and other sites cannot ride on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from medfusion.api.auth import Credentials, get_db, get_settings_dep, principal_from_token, sign_in
+from medfusion.errors import AccountLocked, AuthenticationFailed, MedFusionError, PermissionDenied
+from medfusion.record.clinical_time import SHANGHAI
+from medfusion.record.models import SEX_LABELS, EncounterClass, ObservationCategory, PatientChart
+from medfusion.store import audit
+from medfusion.store.access import ROLE_LABELS, Permission, Role
+from medfusion.store.patient_service import PatientService, Principal
+from medfusion.store.patients import PatientFilters
+from medfusion.web.vitals_chart import vitals_svg
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+COOKIE = "mf_session"
+CLASS_LABELS = {
+    EncounterClass.outpatient: "门诊",
+    EncounterClass.inpatient: "住院",
+    EncounterClass.emergency: "急诊",
+}
+FLAG_LABELS = {"H": "偏高 ↑", "L": "偏低 ↓", "HH": "危急高 ↑↑", "LL": "危急低 ↓↓", "A": "异常", "N": ""}
+
+
+def _local(value: datetime | None) -> str:
+    return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+templates.env.filters["local"] = _local
+
+
+def _principal(request: Request) -> Principal | None:
+    raw = request.cookies.get(COOKIE)
+    if not raw:
+        return None
+    try:
+        return principal_from_token(get_db(request), get_settings_dep(request), raw)
+    except AuthenticationFailed:
+        return None
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+
+def _render(
+    request: Request, name: str, principal: Principal | None, status: int = 200, **context: Any
+) -> HTMLResponse:
+    role = Role(principal.role) if principal and principal.role in Role.__members__ else None
+    return templates.TemplateResponse(
+        request,
+        name,
+        {"me": principal, "role_label": ROLE_LABELS.get(role, "") if role else "", **context},
+        status_code=status,
+    )
+
+
+def _error(request: Request, principal: Principal | None, error: MedFusionError) -> HTMLResponse:
+    return _render(request, "error.html", principal, status=error.status_code, error=error)
+
+
+def _safe_next(target: str | None) -> str:
+    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+    return _render(request, "login.html", None, next=_safe_next(next))
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    settings = get_settings_dep(request)
+    try:
+        token = sign_in(get_db(request), settings, Credentials(username=username, password=password))
+    except (AuthenticationFailed, AccountLocked) as error:
+        return _render(
+            request,
+            "login.html",
+            None,
+            status=error.status_code,
+            next=_safe_next(next),
+            message=error.message,
+            username=username,
+        )
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        COOKIE,
+        token.access_token,
+        max_age=token.expires_in,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return _to_login(request)
+    if principal.confined() and principal.patient_id:
+        return RedirectResponse(f"/patients/{principal.patient_id}", status_code=303)
+    if principal.may(Permission.patient_search):
+        return RedirectResponse("/patients", status_code=303)
+    if principal.may(Permission.audit_read):
+        return RedirectResponse("/audit", status_code=303)
+    return _error(request, principal, PermissionDenied("此角色没有可用的页面 nothing to show for this role"))
+
+
+@router.get("/patients", response_class=HTMLResponse)
+def patient_search(
+    request: Request,
+    name: Annotated[str | None, Query(max_length=64)] = None,
+    id_number: Annotated[str | None, Query(max_length=18)] = None,
+    department: Annotated[str | None, Query(max_length=200)] = None,
+    diagnosis_code: Annotated[str | None, Query(max_length=40)] = None,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return _to_login(request)
+    filters = PatientFilters(
+        name=name or None,
+        id_number=id_number or None,
+        department=department or None,
+        diagnosis_code=diagnosis_code or None,
+    )
+    per_page = 25
+    try:
+        results = PatientService(get_db(request), principal).search(
+            filters, limit=per_page, offset=(page - 1) * per_page
+        )
+    except MedFusionError as error:
+        return _error(request, principal, error)
+    return _render(
+        request,
+        "patients.html",
+        principal,
+        filters=filters,
+        results=results,
+        page=page,
+        per_page=per_page,
+        sex_labels=SEX_LABELS,
+        can_read=principal.may(Permission.patient_read),
+    )
+
+
+MED_STATUS = {
+    "active": "在用",
+    "completed": "已完成",
+    "stopped": "已停用",
+    "on-hold": "暂停",
+    "cancelled": "已取消",
+}
+
+
+@dataclass
+class DiagnosisLine:
+    code: str
+    name: str
+    first: datetime | None
+    last: datetime | None
+    visits: int
+    primary: bool
+
+
+def diagnosis_summary(chart: PatientChart) -> list[DiagnosisLine]:
+    """One line per ICD-10 code (a problem list), most recently recorded first."""
+    lines: dict[str, DiagnosisLine] = {}
+    for c in chart.conditions:
+        line = lines.setdefault(c.icd10_code, DiagnosisLine(c.icd10_code, c.name, None, None, 0, False))
+        line.visits += 1
+        line.primary = line.primary or c.role.value == "primary"
+        if c.recorded_at:
+            line.first = c.recorded_at if line.first is None else min(line.first, c.recorded_at)
+            line.last = c.recorded_at if line.last is None else max(line.last, c.recorded_at)
+    floor = datetime.min.replace(tzinfo=SHANGHAI)
+    return sorted(lines.values(), key=lambda d: d.last or floor, reverse=True)
+
+
+def chart_view(chart: PatientChart) -> dict[str, Any]:
+    """Everything the chart page shows, newest first, with abnormal results marked."""
+    encounters = {e.id: e for e in chart.encounters}
+    labs = sorted(
+        (o for o in chart.observations if o.category is ObservationCategory.laboratory),
+        key=lambda o: o.effective_at,
+        reverse=True,
+    )
+    vitals = [o for o in chart.observations if o.category is ObservationCategory.vital_signs]
+    return {
+        "chart": chart,
+        "patient": chart.patient,
+        "sex": SEX_LABELS[chart.patient.sex],
+        "encounters": sorted(chart.encounters, key=lambda e: e.admitted_at, reverse=True),
+        "class_labels": CLASS_LABELS,
+        "diagnoses": diagnosis_summary(chart),
+        "encounter_of": encounters,
+        "med_status": MED_STATUS,
+        "labs": labs,
+        "abnormal_count": sum(o.is_abnormal for o in labs),
+        "flag_labels": FLAG_LABELS,
+        "vitals_svg": vitals_svg(vitals),
+        "latest_vitals": sorted(vitals, key=lambda o: o.effective_at, reverse=True)[:9],
+        "medications": sorted(chart.medications, key=lambda m: m.start, reverse=True),
+        "notes": sorted(chart.notes, key=lambda n: n.written_at, reverse=True),
+    }
+
+
+@router.get("/patients/{patient_id}", response_class=HTMLResponse)
+def patient_chart(request: Request, patient_id: str) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return _to_login(request)
+    try:
+        chart = PatientService(get_db(request), principal).chart(patient_id)
+    except MedFusionError as error:
+        return _error(request, principal, error)
+    return _render(request, "chart.html", principal, **chart_view(chart))
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(request: Request, patient_id: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return _to_login(request)
+    db = get_db(request)
+    if not principal.may(Permission.audit_read):
+        with db.session() as session:
+            audit.record(session, principal.actor, "audit.read", audit.Outcome.denied)
+        return _error(request, principal, PermissionDenied("需要审计权限 audit:read required"))
+    with db.session() as session:
+        entries = audit.latest(session, patient_id=patient_id or None, limit=200)
+        audit.record(
+            session,
+            principal.actor,
+            "audit.read",
+            patient_id=patient_id or None,
+            detail={"count": len(entries), "surface": "web"},
+        )
+    return _render(request, "audit.html", principal, entries=entries, patient_id=patient_id)
