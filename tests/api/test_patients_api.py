@@ -155,3 +155,11 @@ def test_docs_page_needs_no_internet(client: TestClient) -> None:
     assert "cdn.jsdelivr.net" not in page and "/docs-assets/swagger-ui-bundle.js" in page
     assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
     assert client.get("/docs-assets/swagger-ui.css").status_code == 200
+
+
+def test_huge_offsets_are_refused_not_overflowed(client: TestClient, auth: Auth) -> None:
+    # found by schemathesis: offset=9223372036854775808 overflowed SQLite's INTEGER into a 500
+    response = client.get("/api/patients", headers=auth("doctor"), params={"offset": 2**63})
+    assert response.status_code == 422 and _error(response)["details"][0]["field"] == "offset"
+    audit = client.get("/api/audit", headers=auth("auditor"), params={"after_seq": 2**63})
+    assert audit.status_code == 422

@@ -13,8 +13,15 @@ import pytest
 pytestmark = pytest.mark.e2e
 CHROMIUM = os.environ.get("MEDFUSION_CHROMIUM", "/usr/bin/chromium")
 # Flags for a closed network: without them Chromium keeps trying to reach Google's services.
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +51,9 @@ def _login(page: Any, base: str, username: str, password: str) -> None:
     page.click("button[type=submit]")
 
 
-def test_doctor_finds_a_diabetic_and_sees_the_abnormal_hba1c(browser: Any, server: dict[str, Any],
-                                                            tmp_path: Path) -> None:
+def test_doctor_finds_a_diabetic_and_sees_the_abnormal_hba1c(
+    browser: Any, server: dict[str, Any], tmp_path: Path
+) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 1600})
     _login(page, server["base"], "demo_doctor", server["credentials"]["demo_doctor"])
     page.wait_for_url("**/patients")

@@ -13,8 +13,9 @@ from tests.api.conftest import PASSWORD
 
 
 def _login(client: TestClient, username: str, next_url: str = "/") -> object:
-    return client.post("/login", data={"username": username, "password": PASSWORD, "next": next_url},
-                       follow_redirects=False)
+    return client.post(
+        "/login", data={"username": username, "password": PASSWORD, "next": next_url}, follow_redirects=False
+    )
 
 
 def test_anonymous_pages_redirect_to_login(client: TestClient) -> None:
@@ -45,7 +46,9 @@ def test_wrong_password_shows_the_form_again(client: TestClient) -> None:
 
 def test_search_and_chart_with_abnormal_labs_marked(client: TestClient, seeded: list[PatientChart]) -> None:
     _login(client, "doctor")
-    target = next(c for c in seeded if any(o.is_abnormal for o in c.observations if o.category.value == "laboratory"))
+    target = next(
+        c for c in seeded if any(o.is_abnormal for o in c.observations if o.category.value == "laboratory")
+    )
     page = client.get("/patients", params={"name": target.patient.name})
     assert page.status_code == 200 and f"/patients/{target.patient.id}" in page.text
     chart = client.get(f"/patients/{target.patient.id}")
@@ -67,7 +70,9 @@ def test_patient_sees_only_their_own_chart(client: TestClient) -> None:
     assert client.get("/patients").status_code == 403
 
 
-def test_manager_list_is_masked_and_has_no_chart_links(client: TestClient, seeded: list[PatientChart]) -> None:
+def test_manager_list_is_masked_and_has_no_chart_links(
+    client: TestClient, seeded: list[PatientChart]
+) -> None:
     _login(client, "manager")
     page = client.get("/patients").text
     assert "********" in page and 'class="patient-link"' not in page
@@ -92,8 +97,10 @@ def test_logout_clears_the_session(client: TestClient) -> None:
 
 def test_vitals_svg_plots_blood_pressure_and_escapes_labels() -> None:
     when = [datetime(2024, m, 1, 9, tzinfo=SHANGHAI) for m in (1, 2, 3)]
-    obs = [Observation(id=f"s{i}", category="vital-signs", name="收缩压", value=v, unit="mmHg", effective_at=t)
-           for i, (v, t) in enumerate(zip((150, 142, 131), when, strict=True))]
+    obs = [
+        Observation(id=f"s{i}", category="vital-signs", name="收缩压", value=v, unit="mmHg", effective_at=t)
+        for i, (v, t) in enumerate(zip((150, 142, 131), when, strict=True))
+    ]
     svg = vitals_svg(obs)
     assert svg is not None and svg.count("<circle") == 3 and "收缩压 150" in svg
     assert vitals_svg([]) is None

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from medfusion.api.auth import DB, CurrentPrincipal
+from medfusion.api.limits import MAX_OFFSET
 from medfusion.errors import PermissionDenied
 from medfusion.store import audit
 from medfusion.store.access import Permission
@@ -27,7 +28,7 @@ def list_entries(
     principal: CurrentPrincipal,
     patient_id: Annotated[str | None, Query(max_length=64)] = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[audit.AuditEntry]:
     _require(principal, db, "audit.read")

@@ -60,5 +60,6 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled %s on %s", type(exc).__name__, request.scope.get("route_path", "?"))
+        route = getattr(request.scope.get("route"), "path", "<unmatched>")
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, route)
         return error_response(500, "internal_error", "内部错误 internal error", None)

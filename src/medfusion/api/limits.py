@@ -10,6 +10,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medfusion.logs import access_log
 
+# Paging offsets and sequence cursors beyond this are refused (422) rather than overflowing SQLite's
+# 64-bit INTEGER (schemathesis found `offset=9223372036854775808`).
+MAX_OFFSET = 2**53
+
 
 class _TooLarge(Exception):
     pass

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from medfusion.api.auth import DB, CurrentPrincipal
+from medfusion.api.limits import MAX_OFFSET
 from medfusion.errors import InvalidFhir, InvalidInput
 from medfusion.interop.fhir import ImportIssue
 from medfusion.interop.fhir.constants import FHIR_MEDIA_TYPE
@@ -29,7 +30,7 @@ def search_patients(
     department: Annotated[str | None, Query(max_length=200, description="就诊科室（精确）")] = None,
     diagnosis_code: Annotated[str | None, Query(max_length=40, description="ICD-10 编码，含亚目")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> PatientPage:
     filters = PatientFilters(
         name=name, id_number=id_number, department=department, diagnosis_code=diagnosis_code
