@@ -132,20 +132,51 @@ def bench_audit() -> dict[str, Any]:
     return out
 
 
+def bench_scale() -> dict[str, Any]:
+    """Population to JSONL at 10k/100k/430k (local, 2 workers), local vs Ray at 100k, database load at
+    10k/100k on SQLite and PostgreSQL, then the API under 50 concurrent clients on the 10k databases."""
+    import shutil
+
+    from benchmarks import api_load, population
+
+    sizes = [int(s) for s in os.environ.get("MEDFUSION_BENCH_SIZES", "10000,100000,430000").split(",")]
+    db_sizes = [int(s) for s in os.environ.get("MEDFUSION_BENCH_DB_SIZES", "10000,100000").split(",")]
+    load_seconds = float(os.environ.get("MEDFUSION_BENCH_LOAD_SECONDS", "60"))
+    workdir = population.workspace()
+    try:
+        out: dict[str, Any] = {"jsonl": population.jsonl(sizes, [("local", 2)], workdir)}
+        compare = sorted(set(sizes))[min(1, len(sizes) - 1)]
+        out["executors"] = population.jsonl([compare], [("inline", 1), ("local", 2), ("ray", 2)], workdir)
+        out["database_load"], kept = population.database_load(db_sizes, workdir, keep=min(db_sizes))
+        out["api_load"] = api_load.run(kept, clients=50, seconds=load_seconds)
+        pg = os.environ.get("MEDFUSION_TEST_PG_URL")
+        for backend, url in kept.items():
+            if backend == "postgresql" and pg:
+                population.drop_pg(pg, url.rpartition("/")[2])
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return out
+
+
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "id_numbers": bench_id_numbers,
     "fhir": bench_fhir,
     "synth": bench_synth,
     "audit": bench_audit,
+    "scale": bench_scale,
 }
 
 
 def main() -> None:
+    """``python -m benchmarks.run [name ...]`` — all benchmarks by default (``scale`` takes ~20 minutes)."""
+    import sys
+
     RESULTS.mkdir(exist_ok=True)
-    for name, fn in BENCHMARKS.items():
-        result = {"benchmark": name, "machine": _machine(), "result": fn()}
+    chosen = sys.argv[1:] or list(BENCHMARKS)
+    for name in chosen:
+        result = {"benchmark": name, "machine": _machine(), "result": BENCHMARKS[name]()}
         (RESULTS / f"{name}.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
-        print(f"{name:12s} {json.dumps(result['result'], ensure_ascii=False)}")
+        print(f"{name:12s} {json.dumps(result['result'], ensure_ascii=False)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -127,7 +127,7 @@ def principal_from_token(db: Database, settings: Settings, raw: str) -> Principa
         raise AuthenticationFailed("令牌已过期 token expired", code="token_expired") from None
     except jwt.PyJWTError:
         raise AuthenticationFailed("令牌无效 invalid token", code="invalid_token") from None
-    with db.session() as session:
+    with db.read_session() as session:
         user = get_user(session, str(claims["sub"]))
     if user is None or not user.active:
         raise AuthenticationFailed("账号不存在或已停用 account missing or disabled")

@@ -34,7 +34,9 @@ def _alembic_config() -> Config:
     return cfg
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine; for SQLite, ``read_only`` engines begin plain (deferred) transactions instead of
+    ``BEGIN IMMEDIATE``, so reads that write nothing (token checks) do not queue for the write lock."""
     url = normalise_database_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -51,10 +53,11 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # the API serves sync routes from a thread pool (40 threads): let them all hold a connection
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30)
 
 
 class Database:
@@ -64,6 +67,10 @@ class Database:
         self.url = normalise_database_url(url)
         self.engine = make_engine(self.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_engine = (
+            make_engine(self.url, read_only=True) if self.url.startswith("sqlite") else self.engine
+        )
+        self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -113,8 +120,20 @@ class Database:
         finally:
             session.close()
 
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A unit of work that only reads (never audits, never writes): always rolled back."""
+        session = self._read_sessions()
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
 
 
 _cache: dict[str, Database] = {}

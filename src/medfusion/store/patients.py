@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -116,8 +117,39 @@ class PatientRepository:
         return chart
 
     def add_many(self, charts: list[PatientChart]) -> int:
+        """Create many new charts with one multi-row INSERT per table (batch loads, demo seeding).
+
+        All or nothing: any id or ID number already present — or repeated within the batch — is a
+        :class:`Conflict` and nothing is written.
+        """
+        if not charts:
+            return 0
+        ids = [c.patient.id for c in charts]
+        numbers = [c.patient.id_number for c in charts if c.patient.id_number]
+        if len(set(ids)) != len(ids) or len(set(numbers)) != len(numbers):
+            raise Conflict("批次内有重复的患者或身份证号 duplicate patient or ID number within the batch")
+        clash = self.session.execute(
+            select(PatientRow.id).where(PatientRow.id.in_(ids) | PatientRow.id_number.in_(numbers)).limit(1)
+        ).first()
+        if clash is not None:
+            raise Conflict(
+                f"患者已存在 patient {clash[0]!r} or its ID number exists", details={"field": "patient.id"}
+            )
+        now = datetime.now(UTC)
+        patient_rows = [self._patient_values(c.patient, created=now) for c in charts]
+        child_rows: dict[str, list[dict[str, Any]]] = {kind: [] for kind in CHILD_KINDS}
         for chart in charts:
-            self.create(chart)
+            for kind, values in self._child_values(chart):
+                child_rows[kind].append(values)
+        try:
+            self.session.execute(insert(PatientRow), patient_rows)
+            for kind, rows in child_rows.items():
+                if rows:
+                    self.session.execute(insert(CHILD_TABLES[kind]), rows)
+        except IntegrityError as exc:
+            raise Conflict(
+                "数据冲突 conflicting record", details={"reason": type(exc.orig).__name__}
+            ) from None
         return len(charts)
 
     # --- reads ------------------------------------------------------------------------------
@@ -194,33 +226,41 @@ class PatientRepository:
             )
 
     @staticmethod
-    def _patient_row(patient: Patient, *, created: datetime) -> PatientRow:
-        return PatientRow(
-            id=patient.id,
-            name=patient.name,
-            sex=patient.sex.value,
-            birth_date=patient.birth_date,
-            id_number=patient.id_number,
-            body=patient.model_dump(mode="json"),
-            created_at=created,
-            updated_at=datetime.now(UTC),
-        )
+    def _patient_values(patient: Patient, *, created: datetime) -> dict[str, Any]:
+        return {
+            "id": patient.id,
+            "name": patient.name,
+            "sex": patient.sex.value,
+            "birth_date": patient.birth_date,
+            "id_number": patient.id_number,
+            "body": patient.model_dump(mode="json"),
+            "created_at": created,
+            "updated_at": datetime.now(UTC),
+        }
+
+    @classmethod
+    def _patient_row(cls, patient: Patient, *, created: datetime) -> PatientRow:
+        return PatientRow(**cls._patient_values(patient, created=created))
+
+    @staticmethod
+    def _child_values(chart: PatientChart) -> Iterator[tuple[str, dict[str, Any]]]:
+        for kind, items in chart.children().items():
+            for position, item in enumerate(items):
+                yield (
+                    kind,
+                    {
+                        "id": item.id,
+                        "patient_id": chart.patient.id,
+                        "position": position,
+                        "encounter_id": getattr(item, "encounter_id", None),
+                        "body": item.model_dump(mode="json", exclude={"text"} if kind == "notes" else None),
+                        **_index_columns(kind, item),
+                    },
+                )
 
     def _write_children(self, chart: PatientChart) -> None:
-        for kind, items in chart.children().items():
-            table = CHILD_TABLES[kind]
-            for position, item in enumerate(items):
-                body = item.model_dump(mode="json", exclude={"text"} if kind == "notes" else None)
-                self.session.add(
-                    table(  # type: ignore[call-arg]
-                        id=item.id,
-                        patient_id=chart.patient.id,
-                        position=position,
-                        encounter_id=getattr(item, "encounter_id", None),
-                        body=body,
-                        **_index_columns(kind, item),
-                    )
-                )
+        for kind, values in self._child_values(chart):
+            self.session.add(CHILD_TABLES[kind](**values))
 
     def _flush(self) -> None:
         try:
