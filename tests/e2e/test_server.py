@@ -8,7 +8,6 @@ import httpx
 import pytest
 
 from medfusion.synth import generate_population
-
 from tests.e2e.conftest import DEMO_SIZE
 
 pytestmark = pytest.mark.e2e
