@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from medfusion import __version__
-from medfusion.api import audit_log, auth, errors, offline_docs, patients, users
+from medfusion.api import audit_log, auth, errors, offline_docs, patients, privacy, users
 from medfusion.api.limits import AccessLog, BodySizeLimit
 from medfusion.settings import Settings, get_settings
 from medfusion.store.database import get_database
@@ -42,7 +42,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = db
     errors.install(app)
-    for router in (auth.router, patients.router, users.router, audit_log.router, pages.router):
+    for router in (
+        auth.router,
+        patients.router,
+        users.router,
+        audit_log.router,
+        privacy.router,
+        pages.router,
+    ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(pages.__file__).with_name("static")), name="static")
 

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from medfusion.cli import audit_cmd, db_cmd, demo_cmd, fhir_cmd, serve_cmd, synth_cmd, user_cmd
+from medfusion.cli import audit_cmd, db_cmd, demo_cmd, fhir_cmd, privacy_cmd, serve_cmd, synth_cmd, user_cmd
 from medfusion.errors import MedFusionError
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.add_typer(user_cmd.app, name="user")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(fhir_cmd.app, name="fhir")
 app.add_typer(demo_cmd.app, name="demo")
+app.add_typer(privacy_cmd.app, name="privacy")
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 1

@@ -20,7 +20,9 @@ def serve(
     settings = get_settings()
     app = create_app(settings)
     bind_host, bind_port = host or settings.host, port or settings.port
-    typer.echo(f"MedFusion serving on http://{bind_host}:{bind_port}  (API docs: /docs)")
+    typer.echo(
+        f"MedFusion 网页 web UI: http://{bind_host}:{bind_port}/   API docs: http://{bind_host}:{bind_port}/docs"
+    )
     uvicorn.run(
         app,
         host=bind_host,

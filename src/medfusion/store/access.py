@@ -39,14 +39,17 @@ class Permission(StrEnum):
     fhir_export = "fhir:export"
     user_manage = "user:manage"
     audit_read = "audit:read"
+    privacy_deid = "privacy:deid"
 
 
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.doctor: frozenset({P.patient_read, P.patient_search, P.patient_write, P.fhir_import, P.fhir_export}),
+    Role.doctor: frozenset(
+        {P.patient_read, P.patient_search, P.patient_write, P.fhir_import, P.fhir_export, P.privacy_deid}
+    ),
     Role.nurse: frozenset({P.patient_read, P.patient_search, P.patient_write}),
     Role.manager: frozenset({P.patient_search}),
-    Role.public_health: frozenset({P.patient_read, P.patient_search, P.fhir_export}),
+    Role.public_health: frozenset({P.patient_read, P.patient_search, P.fhir_export, P.privacy_deid}),
     Role.patient: frozenset({P.patient_read, P.fhir_export}),
     Role.auditor: frozenset({P.audit_read}),
     Role.admin: frozenset(Permission),
