@@ -142,13 +142,24 @@ def bench_scale() -> dict[str, Any]:
     sizes = [int(s) for s in os.environ.get("MEDFUSION_BENCH_SIZES", "10000,100000,430000").split(",")]
     db_sizes = [int(s) for s in os.environ.get("MEDFUSION_BENCH_DB_SIZES", "10000,100000").split(",")]
     load_seconds = float(os.environ.get("MEDFUSION_BENCH_LOAD_SECONDS", "60"))
+    parts = os.environ.get("MEDFUSION_BENCH_PARTS", "jsonl,executors,database,api").split(",")
     workdir = population.workspace()
+    out: dict[str, Any] = {}
+    kept: dict[str, str] = {}
     try:
-        out: dict[str, Any] = {"jsonl": population.jsonl(sizes, [("local", 2)], workdir)}
-        compare = sorted(set(sizes))[min(1, len(sizes) - 1)]
-        out["executors"] = population.jsonl([compare], [("inline", 1), ("local", 2), ("ray", 2)], workdir)
-        out["database_load"], kept = population.database_load(db_sizes, workdir, keep=min(db_sizes))
-        out["api_load"] = api_load.run(kept, clients=50, seconds=load_seconds)
+        if "jsonl" in parts:
+            out["jsonl"] = population.jsonl(sizes, [("local", 2)], workdir)
+        if "executors" in parts:
+            compare = sorted(set(sizes))[min(1, len(sizes) - 1)]
+            out["executors"] = population.jsonl([compare], [("inline", 1), ("local", 2), ("ray", 2)], workdir)
+        if "database" in parts or "api" in parts:
+            loads, kept = population.database_load(
+                db_sizes if "database" in parts else [min(db_sizes)], workdir, keep=min(db_sizes)
+            )
+            if "database" in parts:
+                out["database_load"] = loads
+        if "api" in parts:
+            out["api_load"] = api_load.run(kept, clients=50, seconds=load_seconds)
         pg = os.environ.get("MEDFUSION_TEST_PG_URL")
         for backend, url in kept.items():
             if backend == "postgresql" and pg:
@@ -158,7 +169,14 @@ def bench_scale() -> dict[str, Any]:
     return out
 
 
+def bench_deid() -> dict[str, Any]:
+    from benchmarks import deid
+
+    return deid.run(int(os.environ.get("MEDFUSION_BENCH_DEID_RESIDENTS", "400")))
+
+
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
+    "deid": bench_deid,
     "id_numbers": bench_id_numbers,
     "fhir": bench_fhir,
     "synth": bench_synth,
@@ -175,6 +193,11 @@ def main() -> None:
     chosen = sys.argv[1:] or list(BENCHMARKS)
     for name in chosen:
         result = {"benchmark": name, "machine": _machine(), "result": BENCHMARKS[name]()}
+        previous = RESULTS / f"{name}.json"
+        if (
+            name == "scale" and previous.exists()
+        ):  # a partial run (MEDFUSION_BENCH_PARTS) keeps the other parts
+            result["result"] = {**json.loads(previous.read_text()).get("result", {}), **result["result"]}
         (RESULTS / f"{name}.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
         print(f"{name:12s} {json.dumps(result['result'], ensure_ascii=False)}", flush=True)
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 import re
 from pathlib import Path
 
@@ -138,3 +139,16 @@ def test_ckd_epi_2009_worked_example() -> None:
 def test_creatinine_inversion_round_trips(egfr: float) -> None:
     for sex in ("male", "female"):
         assert ckd_epi_2009(creatinine_for_egfr(egfr, 70, sex), 70, sex) == pytest.approx(egfr, rel=1e-6)
+
+
+def test_id_numbers_are_unique_in_a_population() -> None:
+    from medfusion.synth.population import _books, _identity, unique_sequence
+
+    size = 60_000
+    unique_sequence(404, size - 1)
+    book = _books[404]
+    assert len(book.used) == size  # every (address code, birth date, sequence) triple once
+    drawn = [_identity(random.Random(f"medfusion-synth:404:{i}")).sequence for i in range(size)]
+    assert (
+        sum(a != b for a, b in zip(drawn, book.final, strict=True)) >= 1
+    )  # collisions occurred and were resolved

@@ -18,9 +18,9 @@ from pathlib import Path
 from medfusion.errors import InvalidInput
 from medfusion.privacy.entities import EntityType, Span
 from medfusion.privacy.recognizers.cards import luhn_ok
-from medfusion.record.id_card import check_character, make_id_number
+from medfusion.record.id_card import make_id_number
 from medfusion.synth.geography import DISTRICTS
-from medfusion.synth.names import _FEMALE_MID, _MALE_MID, SURNAMES
+from medfusion.synth.names import MIDDLE_ERA_GIVEN, SURNAMES
 
 KEY_BYTES = 32
 _ROADS = (
@@ -36,7 +36,7 @@ _ROADS = (
     "真北路",
 )
 _SURNAME_POOL = [s for s, _ in SURNAMES if len(s) == 1]
-_GIVEN_POOL = sorted({c for name in (*_MALE_MID, *_FEMALE_MID) for c in name})
+_GIVEN_POOL = sorted({c for name in MIDDLE_ERA_GIVEN for c in name})
 
 
 def load_key(path: Path) -> bytes:
@@ -170,7 +170,3 @@ class Pseudonymizer:
                 return "90岁以上"
             case _:
                 return self.digits_like(span.type.value, text)
-
-
-def id_check_ok(number: str) -> bool:
-    return len(number) == 18 and check_character(number[:17]) == number[17]

@@ -32,6 +32,9 @@ _MALE_YOUNG = "浩宇 子轩 宇航 浩然 俊杰 子豪 皓轩 博文 宇轩 �
 _FEMALE_YOUNG = "子涵 欣怡 梓涵 诗涵 雨涵 可欣 梦瑶 思彤 语嫣 一诺 若汐 安琪 佳怡 欣妍 雨桐 梓萱 芷若 语桐".split()  # noqa: SIM905
 # fmt: on
 
+# given names of people born 1960–1994, for surrogate names elsewhere (privacy)
+MIDDLE_ERA_GIVEN = (*_MALE_MID, *_FEMALE_MID)
+
 _SURNAME_CHOICES = [s for s, _ in SURNAMES]
 _SURNAME_WEIGHTS = [w for _, w in SURNAMES]
 

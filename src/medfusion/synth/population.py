@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ from medfusion.record.id_card import make_id_number
 from medfusion.record.models import PatientChart
 from medfusion.synth import conditions as cat
 from medfusion.synth import labs as lab
-from medfusion.synth.geography import pick_birth_region, pick_district, pick_street_address
+from medfusion.synth.geography import District, pick_birth_region, pick_district, pick_street_address
 from medfusion.synth.names import pick_name
 from medfusion.synth.pii import PatientIdentifiers, PiiPlanter
 from medfusion.synth.visits import REFERENCE_DATE, Resident, admission, at, outpatient, visit_day
@@ -156,18 +157,69 @@ def _identifiers(seed: int, index: int, patient: dict[str, Any]) -> PatientIdent
     )
 
 
-def _build(
-    seed: int, index: int, id_prefix: str, plant_pii: bool
-) -> tuple[PatientChart, dict[str, list[Any]]]:
-    rng = random.Random(f"medfusion-synth:{seed}:{index}")
+@dataclass(frozen=True)
+class _Identity:
+    age: int
+    sex: str
+    birth: date
+    name: str
+    district: District
+    region: str
+    sequence: int
+
+
+def _identity(rng: random.Random) -> _Identity:
+    """The first draws of a resident: everything its ID number is made of."""
     age = _pick_age(rng)
     sex = "male" if rng.random() < MALE_SHARE else "female"
     birth = REFERENCE_DATE - timedelta(days=age * 365 + rng.randint(1, 364) + age // 4)
-    age = age_on(birth, REFERENCE_DATE)
     name = pick_name(rng, sex, birth.year)
     district = pick_district(rng)
     region = pick_birth_region(rng, district, born_in_shanghai=rng.random() < 0.6, birth_year=birth.year)
     sequence = rng.randrange(0, 500) * 2 + (1 if sex == "male" else 0)
+    return _Identity(age_on(birth, REFERENCE_DATE), sex, birth, name, district, region, sequence)
+
+
+class _SequenceBook:
+    """ID numbers must be unique in a population, but two residents can draw the same address code, birth
+    date and sequence code (about 1 in 10,000 at 100k residents). The later resident (higher index) takes the
+    next free sequence code of the same sex. That depends only on lower indices, so any slice of a
+    population still equals the same slice of the whole; each process keeps its book per seed."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.used: set[tuple[str, date, int]] = set()
+        self.final: list[int] = []
+
+    def upto(self, index: int) -> int:
+        while len(self.final) <= index:
+            i = len(self.final)
+            who = _identity(random.Random(f"medfusion-synth:{self.seed}:{i}"))
+            sequence = who.sequence
+            while (who.region, who.birth, sequence) in self.used:
+                sequence = (sequence + 2) % 1000
+            self.used.add((who.region, who.birth, sequence))
+            self.final.append(sequence)
+        return self.final[index]
+
+
+_books: dict[int, _SequenceBook] = {}
+
+
+def unique_sequence(seed: int, index: int) -> int:
+    book = _books.get(seed)
+    if book is None:
+        book = _books[seed] = _SequenceBook(seed)
+    return book.upto(index)
+
+
+def _build(
+    seed: int, index: int, id_prefix: str, plant_pii: bool
+) -> tuple[PatientChart, dict[str, list[Any]]]:
+    rng = random.Random(f"medfusion-synth:{seed}:{index}")
+    who = _identity(rng)
+    age, sex, birth, name, district, region = who.age, who.sex, who.birth, who.name, who.district, who.region
+    sequence = unique_sequence(seed, index)
     pid = f"{id_prefix}{index + 1:07d}"
     if rng.random() < 0.85:
         phone = rng.choice(_MOBILE_PREFIXES) + f"{rng.randrange(10**8):08d}"

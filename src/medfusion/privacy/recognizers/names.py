@@ -24,7 +24,7 @@ SINGLE_SURNAMES = (
 )
 # Characters that follow a surname in running clinical text but (almost) never in a given name.
 _STOP = (
-    "于在因为以和与及的了是有无不未否诉述称说代陪签要请昨今床上下左右侧自行感伴出现来就诊病史入院门"
+    "于在因为以和与及的了是有无不未否诉述称说代陪签要请昨今床上下左右侧自行感伴出现来就诊病史入院门电手住身"
     "急术后前年日周时分秒男女岁性患者，、。；：:,.;（）() \n血压糖尿心肺肝肾脑胃肠痛热咳喘"
 )
 _SURNAME = "(?:" + "|".join(sorted(COMPOUND_SURNAMES, key=len, reverse=True)) + f"|[{SINGLE_SURNAMES}])"
@@ -37,7 +37,9 @@ _STRONG = (
 )
 # "患者" is followed by names and by clinical words alike: check those against the protected vocabulary.
 _WEAK = "患者|病人|病员"
-_CUE_STRONG = re.compile(f"(?:{_STRONG})[\\s:：]{{0,2}}{_NAME}")
+_CUE_STRONG = re.compile(
+    f"(?:(?:{_STRONG})[\\s:：]{{0,2}}|(?:经治|主管|值班|责任|管床)?(?:医生|医师|护士)[:：]\\s?){_NAME}"
+)
 _CUE_WEAK = re.compile(f"(?:{_WEAK})[\\s:：]{{0,2}}{_NAME}")
 _CUE_AFTER = re.compile(f"{_NAME}(?=[\\s，,（(]*(?:男|女)[\\s，,、）)]*\\d{{1,3}}岁)")
 _TITLE_AFTER = re.compile(
