@@ -136,3 +136,65 @@ def test_database_job_survives_kill_9(tmp_path: Path) -> None:
         [sys.executable, "-m", "medfusion", "audit", "verify"], env=env, capture_output=True, text=True
     )
     assert verify.returncode == 0, verify.stderr
+
+
+def test_deid_corpus_survives_kill_9(tmp_path: Path) -> None:
+    import json
+
+    env = {**os.environ, "MEDFUSION_DATA_DIR": str(tmp_path / "var")}
+    source, out, reference = tmp_path / "notes.jsonl", tmp_path / "deid.jsonl", tmp_path / "ref.jsonl"
+    with source.open("w", encoding="utf-8") as fh:
+        for i in range(30_000):
+            fh.write(
+                json.dumps(
+                    {
+                        "id": i,
+                        "text": f"患者张三{i % 97}，电话1381234{i % 10000:04d}，"
+                        f"于2024年3月{i % 28 + 1}日入院。",
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
+    args = [
+        "privacy",
+        "deid",
+        "--in",
+        str(source),
+        "--out",
+        str(out),
+        "--chunk-kb",
+        "64",
+        "--workers",
+        "2",
+        "--quiet",
+    ]
+    proc = _medfusion(args, env)
+
+    def some_chunks_done() -> bool:
+        return len(list((tmp_path / "var" / "jobs").glob("privacy-deid-*/chunks/*.json"))) >= 5
+
+    _kill_when(proc, some_chunks_done)
+    assert not out.exists()
+    subprocess.run([sys.executable, "-m", "medfusion", *args], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "medfusion",
+            "privacy",
+            "deid",
+            "--in",
+            str(source),
+            "--out",
+            str(reference),
+            "--executor",
+            "inline",
+            "--quiet",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    assert out.read_bytes() == reference.read_bytes()
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 30_000

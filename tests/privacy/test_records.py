@@ -48,3 +48,15 @@ def test_quasi_identifiers_of_a_population() -> None:
     report = k_anonymity([quasi_identifiers(c) for c in charts], ["age_band", "sex", "district"], k=3)
     assert report.records == 300 and report.classes > 10
     assert sum(1 for r in report.released if r["sex"] == "*") == report.records_in_small_classes
+
+
+def test_a_fhir_bundle_is_pseudonymised_through_the_record(demo_charts: list[PatientChart]) -> None:
+    from medfusion.interop.fhir import bundle_to_charts, chart_to_bundle
+    from medfusion.privacy.records import deidentify_bundle
+
+    chart = demo_charts[4]
+    out = deidentify_bundle(chart_to_bundle(chart), Pseudonymizer(b"k" * 32))
+    text = str(out)
+    assert chart.patient.name not in text and (chart.patient.id_number or "x") not in text
+    again = bundle_to_charts(out).charts[0]
+    assert len(again.observations) == len(chart.observations) and again.patient.name != chart.patient.name

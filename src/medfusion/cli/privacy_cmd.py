@@ -60,6 +60,7 @@ def deid(
     report: Annotated[Path | None, typer.Option(help="统计报告写入此文件（默认 stderr）")] = None,
     executor: Annotated[ExecutorName, typer.Option(help="inline | local | ray")] = ExecutorName.local,
     workers: Annotated[int | None, typer.Option(min=1)] = None,
+    chunk_kb: Annotated[int, typer.Option(min=4, max=1_048_576, help="每个检查点的输入大小 (KB)")] = 4096,
     quiet: Annotated[bool, typer.Option("--quiet")] = False,
 ) -> None:
     """去除文本中的身份信息 De-identify text: a corpus file (resumable job) or one text from stdin."""
@@ -105,6 +106,7 @@ def deid(
         "key_file": str(key_path.resolve()) if key_path else None,
         "input_size": stat.st_size,
         "input_mtime": stat.st_mtime_ns,
+        "chunk_bytes": chunk_kb * 1024,
     }
     with job_progress("去标识化 de-identifying (bytes)", enabled=not quiet) as progress:
         outcome = run_job(

@@ -23,7 +23,7 @@ from medfusion.jobs.model import Chunk, ChunkReport, JobContext, JobKind
 from medfusion.privacy.entities import STRUCTURED, EntityType
 from medfusion.privacy.operators import Mode
 from medfusion.privacy.pseudonyms import load_key
-from medfusion.privacy.service import Deidentifier
+from medfusion.privacy.service import ENGINE, Deidentifier
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
 CHUNK_BYTES = 4 * 1024 * 1024
@@ -42,6 +42,7 @@ class CorpusReport(BaseModel):
     errors: list[RowError]
     seconds: float = 0.0
     bytes: int = 0
+    provenance: dict[str, str] = {"path": "specialist", "engine": ENGINE}
 
 
 def detect_format(path: Path, given: str | None) -> str:

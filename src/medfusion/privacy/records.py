@@ -50,6 +50,17 @@ def _shift(value: Any, days: int) -> Any:
     return value
 
 
+def deidentify_bundle(
+    bundle: Any, pseudonymizer: Pseudonymizer, analyzer: Analyzer | None = None
+) -> dict[str, Any]:
+    """A FHIR R4 Bundle in, the same patients pseudonymised out (through the record model, so structured
+    fields and notes stay consistent)."""
+    from medfusion.interop.fhir import bundle_for, bundle_to_charts
+
+    charts = bundle_to_charts(bundle).charts
+    return bundle_for([deidentify_chart(chart, pseudonymizer, analyzer).chart for chart in charts])
+
+
 def deidentify_chart(
     chart: PatientChart, pseudonymizer: Pseudonymizer, analyzer: Analyzer | None = None
 ) -> DeidChart:
