@@ -175,8 +175,15 @@ def bench_deid() -> dict[str, Any]:
     return deid.run(int(os.environ.get("MEDFUSION_BENCH_DEID_RESIDENTS", "400")))
 
 
+def bench_retrieval() -> dict[str, Any]:
+    from benchmarks import retrieval
+
+    return retrieval.run()
+
+
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "deid": bench_deid,
+    "retrieval": bench_retrieval,
     "id_numbers": bench_id_numbers,
     "fhir": bench_fhir,
     "synth": bench_synth,

@@ -6,7 +6,17 @@ import sys
 
 import typer
 
-from medfusion.cli import audit_cmd, db_cmd, demo_cmd, fhir_cmd, privacy_cmd, serve_cmd, synth_cmd, user_cmd
+from medfusion.cli import (
+    audit_cmd,
+    db_cmd,
+    demo_cmd,
+    fhir_cmd,
+    kb_cmd,
+    privacy_cmd,
+    serve_cmd,
+    synth_cmd,
+    user_cmd,
+)
 from medfusion.errors import MedFusionError
 
 app = typer.Typer(
@@ -24,6 +34,7 @@ app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(fhir_cmd.app, name="fhir")
 app.add_typer(demo_cmd.app, name="demo")
 app.add_typer(privacy_cmd.app, name="privacy")
+app.add_typer(kb_cmd.app, name="kb")
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 1

@@ -157,3 +157,48 @@ class JobChunkRow(Base):
     chunk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     items: Mapped[int] = mapped_column(Integer)
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class KbDocumentRow(Base):
+    """A knowledge-base document, identified by where it came from (re-ingesting a source updates it)."""
+
+    __tablename__ = "kb_documents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source: Mapped[str] = mapped_column(String(1000), unique=True)
+    title: Mapped[str] = mapped_column(String(500))
+    doc_type: Mapped[str] = mapped_column(String(20))
+    authority: Mapped[str] = mapped_column(String(10))
+    publisher: Mapped[str | None] = mapped_column(String(200))
+    published: Mapped[date | None] = mapped_column(Date)
+    department: Mapped[str | None] = mapped_column(String(100))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class KbChunkRow(Base):
+    """Chunk text stored once per content hash, with its tokens for the sparse index."""
+
+    __tablename__ = "kb_chunks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    norm_hash: Mapped[str] = mapped_column(String(32), index=True)
+    word_tokens: Mapped[str] = mapped_column(Text)
+    bigram_tokens: Mapped[str] = mapped_column(Text)
+
+
+class KbChunkRefRow(Base):
+    """Where a chunk occurs: one row per document position, so a deduplicated chunk keeps every source."""
+
+    __tablename__ = "kb_chunk_refs"
+
+    chunk_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("kb_chunks.id", ondelete="CASCADE"), primary_key=True
+    )
+    document_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("kb_documents.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    start: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    end: Mapped[int] = mapped_column(Integer)
+    section: Mapped[str] = mapped_column(String(500))

@@ -1,0 +1,92 @@
+"""Retrieval quality on ``triage_toyhom_im``: index the answers, ask the questions (title + ask), 500 sampled
+questions (seed 0). Channels compared in one run: a plain character-bigram BM25 baseline (every pair of
+adjacent characters, punctuation included), our word channel (jieba-next), our bigram channel (CJK runs
+only), and the hybrid (reciprocal-rank fusion of both) as served by ``KnowledgeBase.search``."""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _plain_bigrams(text: str) -> list[str]:
+    text = re.sub(r"\s+", "", text)
+    return [text[i : i + 2] for i in range(len(text) - 1)] or [text]
+
+
+def _metrics(ranks: list[int | None]) -> dict[str, float]:
+    n = len(ranks)
+    return {
+        "recall@1": round(sum(r is not None and r <= 1 for r in ranks) / n, 3),
+        "recall@5": round(sum(r is not None and r <= 5 for r in ranks) / n, 3),
+        "recall@10": round(sum(r is not None and r <= 10 for r in ranks) / n, 3),
+        "mrr": round(sum(1 / r for r in ranks if r) / n, 3),
+    }
+
+
+def run(sample_size: int = 500) -> dict[str, Any]:
+    import bm25s
+
+    from medfusion.knowledge import tokens
+    from medfusion.knowledge.base import KnowledgeBase
+    from medfusion.knowledge.documents import Authority, DocType, DocumentMeta
+    from medfusion.store.database import Database
+
+    shared = Path(os.environ.get("MEDFUSION_SHARED_DATA", "../shared/data"))
+    with (shared / "triage_toyhom_im" / "train.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    random.seed(0)
+    sample = random.sample(range(len(rows)), min(sample_size, len(rows)))
+    questions = [rows[i]["title"] + " " + rows[i]["ask"] for i in sample]
+    out: dict[str, Any] = {"documents": len(rows), "questions": len(sample)}
+
+    def channel(name: str, tokenize: Any) -> None:
+        started = time.perf_counter()
+        retriever = bm25s.BM25()
+        retriever.index([tokenize(r["answer"]) or ["∅"] for r in rows], show_progress=False)
+        ranks: list[int | None] = []
+        for i, question in zip(sample, questions, strict=True):
+            found, _ = retriever.retrieve([tokenize(question) or ["∅"]], k=10, show_progress=False)
+            top = [int(x) for x in found[0]]
+            ranks.append(top.index(i) + 1 if i in top else None)
+        out[name] = {**_metrics(ranks), "seconds": round(time.perf_counter() - started, 2)}
+        print("  retrieval", name, out[name], flush=True)
+
+    channel("baseline_char_bigram_bm25", _plain_bigrams)
+    channel("words_jieba_bm25", tokens.words)
+    channel("cjk_bigram_bm25", tokens.bigrams)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        kb = KnowledgeBase(Database(f"sqlite:///{tmp}/kb.db"))
+        kb.db.upgrade()
+        started = time.perf_counter()
+        for i, row in enumerate(rows):
+            kb.ingest_text(
+                row["answer"],
+                DocumentMeta(
+                    source=f"triage:{i}",
+                    title=row["title"][:100],
+                    doc_type=DocType.faq,
+                    authority=Authority.general,
+                ),
+            )
+        ingest_seconds = time.perf_counter() - started
+        ranks = []
+        started = time.perf_counter()
+        for i, question in zip(sample, questions, strict=True):
+            sources = [h.source for h in kb.search(question, k=10)]
+            ranks.append(sources.index(f"triage:{i}") + 1 if f"triage:{i}" in sources else None)
+        query_seconds = time.perf_counter() - started
+        out["hybrid_rrf"] = {
+            **_metrics(ranks),
+            "ingest_seconds": round(ingest_seconds, 1),
+            "query_ms": round(query_seconds / len(sample) * 1000, 2),
+        }
+        print("  retrieval hybrid_rrf", out["hybrid_rrf"], flush=True)
+    return out

@@ -1,0 +1,1 @@
+"""Knowledge retrieval with citations: ingestion, structure-aware chunking, hybrid sparse search."""
