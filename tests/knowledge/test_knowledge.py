@@ -136,3 +136,24 @@ def test_cli_ingest_and_search(tmp_path: Path, capsys: pytest.CaptureFixture[str
     code, _, err = run(["kb", "search", "x", "--filter", "authority=最高"], capsys)
     assert code == 2 and "--filter" in err
     _ = (main, get_settings, get_database, InvalidInput)
+
+
+def test_dense_channel_embeds_once_and_finds_paraphrases(tmp_path: Path) -> None:
+    db = get_database()
+    kb = KnowledgeBase(db)
+    kb.ingest_text(GUIDELINE, DocumentMeta(source="htn.md", title="高血压基层诊疗指南"))
+    assert kb.embed(executor="inline") >= 3
+    assert kb.embed(executor="inline") == 0  # cached by content hash
+    hits = kb.search("减少吃盐有什么要求", k=1, channels=("dense",))
+    assert hits and "食盐" in hits[0].text and hits[0].channels == {"dense": 1}
+    fused = kb.search("降压药怎么选", k=3)
+    assert fused and any("dense" in h.channels for h in fused)
+
+
+def test_embedding_after_a_search_refreshes_the_index() -> None:
+    # found by the retrieval benchmark: an index built before `kb embed` must pick up the new vectors
+    kb = KnowledgeBase(get_database())
+    kb.ingest_text(GUIDELINE, DocumentMeta(source="htn2.md", title="高血压基层诊疗指南"))
+    assert all("dense" not in h.channels for h in kb.search("食盐", k=3))
+    kb.embed(executor="inline")
+    assert any("dense" in h.channels for h in kb.search("食盐", k=3))

@@ -127,3 +127,17 @@ def remove(
     if not KnowledgeBase(get_database()).delete(source):
         raise InvalidInput.for_field("source", f"知识库中没有 not in the knowledge base: {source}")
     typer.echo(f"removed {source}")
+
+
+@app.command("embed")
+def embed(
+    executor: Annotated[str, typer.Option(help="inline | local | ray")] = "local",
+    workers: Annotated[int | None, typer.Option(min=1)] = None,
+) -> None:
+    """为尚无向量的片段计算向量 Embed chunks without vectors (resumable job; cached by content hash)."""
+    from medfusion.cli.progress import job_progress
+
+    kb = KnowledgeBase(get_database())
+    with job_progress("向量化 embedding") as progress:
+        done = kb.embed(executor=executor, workers=workers, progress=progress)
+    typer.echo(f"embedded {done} chunks", err=True)

@@ -11,6 +11,7 @@ re-read or re-tokenised.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 from collections import defaultdict
@@ -18,18 +19,20 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from medfusion.knowledge import tokens
+from medfusion.knowledge import embeddings, tokens
 from medfusion.knowledge.chunking import chunk_text
 from medfusion.knowledge.documents import Authority, Citation, DocType, DocumentMeta, Hit
 from medfusion.knowledge.readers import read_document
 from medfusion.store.database import Database
-from medfusion.store.tables import KbChunkRefRow, KbChunkRow, KbDocumentRow
+from medfusion.store.tables import KbChunkRefRow, KbChunkRow, KbDocumentRow, KbVectorRow
 
 RRF_K = 60
+DENSE_WEIGHT = 1.0
 
 
 class IngestResult(BaseModel):
@@ -60,7 +63,7 @@ class KnowledgeBase:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._index: Any = None
-        self._version: tuple[int, int] | None = None
+        self._version: tuple[int, int, int] | None = None
         self._lock = threading.Lock()
 
     # --- ingestion ---------------------------------------------------------------------------
@@ -145,6 +148,36 @@ class KnowledgeBase:
             status=status,
         )
 
+    def embed(self, executor: str = "local", workers: int | None = None, progress: Any = None) -> int:
+        """Embed every chunk that has no vector yet, as a resumable job; returns how many were embedded."""
+        from medfusion.jobs import run_job
+        from medfusion.settings import get_settings
+
+        pending = embeddings.missing_chunk_ids(self.db)
+        if not pending:
+            return 0
+        settings = get_settings()
+        digest = _hash("\n".join(pending), 16)
+        pending_file = settings.resolved_data_dir / "kb" / f"pending-{digest}.json"
+        pending_file.parent.mkdir(parents=True, exist_ok=True)
+        pending_file.write_text(json.dumps(pending))
+        params = {
+            "model": embeddings.MODEL,
+            "pending_file": str(pending_file),
+            "pending_hash": digest,
+            "chunk_size": 256,
+        }
+        run_job(
+            embeddings.EmbedChunks(),
+            params,
+            data_dir=settings.resolved_data_dir,
+            database_url=self.db.url,
+            executor=executor,
+            workers=workers,
+            progress=progress,
+        )
+        return len(pending)
+
     def delete(self, source: str) -> bool:
         with self.db.session() as session:
             row = session.execute(
@@ -171,11 +204,13 @@ class KnowledgeBase:
             }
 
     # --- search ------------------------------------------------------------------------------
-    def _current_version(self) -> tuple[int, int]:
+    def _current_version(self) -> tuple[int, int, int]:
+        """Changes whenever documents or vectors change, so the in-memory index is never stale."""
         with self.db.read_session() as session:
             count = session.execute(select(func.count()).select_from(KbChunkRefRow)).scalar_one()
             latest = session.execute(select(func.max(KbDocumentRow.ingested_at))).scalar_one()
-        return count, int(latest.timestamp() * 1e6) if latest else 0
+            vectors = session.execute(select(func.count()).select_from(KbVectorRow)).scalar_one()
+        return count, int(latest.timestamp() * 1e6) if latest else 0, vectors
 
     def _ensure_index(self) -> Any:
         import bm25s
@@ -217,29 +252,55 @@ class KnowledgeBase:
                 if corpus:
                     retriever.index(corpus, show_progress=False)
                 channels[name] = retriever
+            ids = [r[0] for r in chunk_rows]
+            vector_ids, matrix = embeddings.load_vectors(self.db)
+            dense = None
+            if vector_ids:
+                position = {chunk_id: i for i, chunk_id in enumerate(ids)}
+                pairs = [(position[c], i) for i, c in enumerate(vector_ids) if c in position]
+                dense = {
+                    "positions": np.array([p for p, _ in pairs]),
+                    "matrix": matrix[[i for _, i in pairs]],
+                }
             self._index = {
-                "ids": [r[0] for r in chunk_rows],
+                "ids": ids,
                 "texts": [r[1] for r in chunk_rows],
                 "refs": refs,
                 "channels": channels,
+                "dense": dense,
             }
             self._version = version
             return self._index
 
     def search(
-        self, query: str, k: int = 10, filters: SearchFilters | None = None, depth: int = 100
+        self,
+        query: str,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        depth: int = 100,
+        channels: tuple[str, ...] = ("words", "bigrams", "dense"),
     ) -> list[Hit]:
+        """Reciprocal-rank fusion of the chosen channels; ``dense`` joins once chunks are embedded
+        (``medfusion kb embed``)."""
         index = self._ensure_index()
         ids: list[str] = index["ids"]
         if not ids or not query.strip():
             return []
         fused: dict[int, float] = defaultdict(float)
         ranks: dict[int, dict[str, int]] = defaultdict(dict)
+        dense = index["dense"]
+        if "dense" in channels and dense is not None:
+            scores = dense["matrix"] @ embeddings.embed_query(query)
+            order = np.argsort(-scores)[:depth]
+            for rank, row in enumerate(order):
+                position = int(dense["positions"][row])
+                fused[position] += DENSE_WEIGHT / (RRF_K + rank + 1)
+                ranks[position]["dense"] = rank + 1
         for name, query_tokens, weight in (
             ("words", tokens.words(query), 1.0),
             ("bigrams", tokens.bigrams(query), 1.0),
         ):
-            if not query_tokens:
+            if not query_tokens or name not in channels:
                 continue
             retriever = index["channels"][name]
             top = min(depth, len(ids))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
@@ -202,3 +202,16 @@ class KbChunkRefRow(Base):
     start: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     end: Mapped[int] = mapped_column(Integer)
     section: Mapped[str] = mapped_column(String(500))
+
+
+class KbVectorRow(Base):
+    """A chunk's embedding under one model, cached by the chunk's content hash (never computed twice)."""
+
+    __tablename__ = "kb_vectors"
+
+    chunk_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("kb_chunks.id", ondelete="CASCADE"), primary_key=True
+    )
+    model: Mapped[str] = mapped_column(String(100), primary_key=True)
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
