@@ -1,0 +1,35 @@
+"""/api/kb — search the knowledge base (any signed-in role: guidelines are not patient data)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from medfusion.api.auth import DB, CurrentPrincipal
+from medfusion.knowledge.base import KnowledgeBase, SearchFilters
+from medfusion.knowledge.documents import Authority, DocType, Hit
+
+router = APIRouter(prefix="/api/kb", tags=["knowledge 知识库"])
+_bases: dict[str, KnowledgeBase] = {}
+
+
+def _kb(db: DB) -> KnowledgeBase:
+    # one instance per database keeps the in-memory index warm between requests
+    if db.url not in _bases:
+        _bases[db.url] = KnowledgeBase(db)
+    return _bases[db.url]
+
+
+@router.get("/search", response_model=list[Hit], summary="知识检索（每条结果带来源与引用位置）")
+def search(
+    db: DB,
+    principal: CurrentPrincipal,
+    q: Annotated[str, Query(min_length=1, max_length=500, description="检索语句")],
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+    doc_type: Annotated[DocType | None, Query(alias="type")] = None,
+    authority: Annotated[Authority | None, Query()] = None,
+    department: Annotated[str | None, Query(max_length=100)] = None,
+) -> list[Hit]:
+    filters = SearchFilters(doc_type=doc_type, authority=authority, department=department)
+    return _kb(db).search(q, k=k, filters=filters)
