@@ -7,9 +7,8 @@ from typing import Annotated
 
 import typer
 
-from medfusion.cli.progress import job_progress
+from medfusion.cli.progress import run_cli_job
 from medfusion.errors import InvalidInput
-from medfusion.jobs import run_job
 from medfusion.jobs.executors import ExecutorName
 from medfusion.privacy.corpus import CorpusReport, DeidCorpus, deid_csv, detect_format
 from medfusion.privacy.operators import Mode
@@ -108,16 +107,14 @@ def deid(
         "input_mtime": stat.st_mtime_ns,
         "chunk_bytes": chunk_kb * 1024,
     }
-    with job_progress("去标识化 de-identifying (bytes)", enabled=not quiet) as progress:
-        outcome = run_job(
-            DeidCorpus(),
-            params,
-            data_dir=settings.resolved_data_dir,
-            database_url=settings.resolved_database_url,
-            executor=executor,
-            workers=workers,
-            progress=progress,
-        )
+    outcome = run_cli_job(
+        DeidCorpus(),
+        params,
+        "去标识化 de-identifying (bytes)",
+        executor=executor,
+        workers=workers,
+        show=not quiet,
+    )
     summary = CorpusReport.model_validate_json(
         (settings.resolved_data_dir / "jobs" / outcome.job_id / "report.json").read_text()
     )

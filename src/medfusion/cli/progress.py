@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -29,3 +30,31 @@ def job_progress(label: str, *, enabled: bool = True) -> Iterator[Callable[[int,
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+def run_cli_job(
+    kind: Any,
+    params: dict[str, Any],
+    label: str,
+    *,
+    executor: Any = "local",
+    workers: int | None = None,
+    show: bool = True,
+) -> Any:
+    """Run a job from a command with the standard progress bar, on this installation's data and database."""
+    from medfusion.jobs import run_job
+    from medfusion.settings import get_settings
+    from medfusion.store.database import get_database
+
+    settings = get_settings()
+    database = get_database(settings)  # migrated before any worker starts
+    with job_progress(label, enabled=show) as progress:
+        return run_job(
+            kind,
+            params,
+            data_dir=settings.resolved_data_dir,
+            database_url=database.url,
+            executor=executor,
+            workers=workers,
+            progress=progress,
+        )

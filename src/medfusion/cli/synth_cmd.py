@@ -6,13 +6,10 @@ from typing import Annotated
 
 import typer
 
-from medfusion.cli.progress import job_progress
+from medfusion.cli.progress import run_cli_job
 from medfusion.errors import InvalidInput
-from medfusion.jobs import run_job
 from medfusion.jobs.executors import ExecutorName
 from medfusion.jobs.model import JobResult
-from medfusion.settings import get_settings
-from medfusion.store.database import get_database
 from medfusion.synth.jobs import PopulationToDatabase, PopulationToFile, resident_line
 
 app = typer.Typer(help="合成数据 synthetic data", no_args_is_help=True)
@@ -33,19 +30,16 @@ def load_into_db(
     chunk_size: int = 500,
     show_progress: bool = False,
 ) -> JobResult:
-    settings = get_settings()
-    db = get_database(settings)  # migrate before workers start
     params = {"size": size, "seed": seed, "id_prefix": id_prefix, "chunk_size": chunk_size}
-    with job_progress("载入数据库 loading", enabled=show_progress) as progress:
-        return run_job(
-            PopulationToDatabase(),
-            params,
-            data_dir=settings.resolved_data_dir,
-            database_url=db.url,
-            executor=executor,
-            workers=workers,
-            progress=progress,
-        )
+    result: JobResult = run_cli_job(
+        PopulationToDatabase(),
+        params,
+        "载入数据库 loading",
+        executor=executor,
+        workers=workers,
+        show=show_progress,
+    )
+    return result
 
 
 @app.command("population")
@@ -83,7 +77,6 @@ def population(
         raise InvalidInput.for_field(
             "--plant-pii", "植入的身份信息不写入数据库 (planted PII is for files only)"
         )
-    settings = get_settings()
     if out is not None and str(out) == "-":
         for index in range(size):
             typer.echo(resident_line(seed, index, format.value, id_prefix, plant_pii))
@@ -97,16 +90,9 @@ def population(
             "chunk_size": chunk_size,
             "out": str(out.resolve()),
         }
-        with job_progress("生成 generating", enabled=not quiet) as progress:
-            result = run_job(
-                PopulationToFile(),
-                params,
-                data_dir=settings.resolved_data_dir,
-                database_url=settings.resolved_database_url,
-                executor=executor,
-                workers=workers,
-                progress=progress,
-            )
+        result = run_cli_job(
+            PopulationToFile(), params, "生成 generating", executor=executor, workers=workers, show=not quiet
+        )
         typer.echo(
             f"wrote {size} residents to {out} ({result.chunks_resumed} of {result.chunks} chunks resumed, "
             f"{result.seconds:.1f}s, {result.executor}×{result.workers})",
