@@ -11,6 +11,7 @@ from medfusion.cli import (
     db_cmd,
     demo_cmd,
     fhir_cmd,
+    graph_cmd,
     kb_cmd,
     privacy_cmd,
     serve_cmd,
@@ -35,6 +36,7 @@ app.add_typer(fhir_cmd.app, name="fhir")
 app.add_typer(demo_cmd.app, name="demo")
 app.add_typer(privacy_cmd.app, name="privacy")
 app.add_typer(kb_cmd.app, name="kb")
+app.add_typer(graph_cmd.app, name="graph")
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 1

@@ -215,3 +215,29 @@ class KbVectorRow(Base):
     model: Mapped[str] = mapped_column(String(100), primary_key=True)
     dim: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class GraphEntityRow(Base):
+    """A medical entity (disease, symptom, drug, check, department, body part …), one per type and name."""
+
+    __tablename__ = "graph_entities"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    type: Mapped[str] = mapped_column(String(20), index=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+
+
+class GraphRelationRow(Base):
+    """A typed triple with the source that asserts it (and a severity where one applies)."""
+
+    __tablename__ = "graph_relations"
+
+    head_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("graph_entities.id", ondelete="CASCADE"), primary_key=True
+    )
+    relation: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tail_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("graph_entities.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    source: Mapped[str] = mapped_column(String(200), primary_key=True)
+    severity: Mapped[str | None] = mapped_column(String(20))

@@ -1,0 +1,1 @@
+"""Medical knowledge graph: typed entities, sourced triples, importers and queries (first slice)."""

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from medfusion.errors import InvalidInput
+from medfusion.graph import importers
+from medfusion.graph.model import Relation
+from medfusion.graph.store import GraphStore
+from medfusion.store.database import Database
+from tests.cli.test_cli import run
+from tests.conftest import shared_dataset
+
+TRIPLES = """head,head_type,relation,tail,tail_type,source
+急性上呼吸道感染,disease,has_symptom,咽痛,symptom,demo
+急性上呼吸道感染,disease,has_symptom,发热,symptom,demo
+急性上呼吸道感染,disease,has_symptom,流涕,symptom,demo
+急性上呼吸道感染,disease,belongs_to_department,全科医学科,department,demo
+社区获得性肺炎,disease,has_symptom,发热,symptom,demo
+社区获得性肺炎,disease,has_symptom,咳嗽,symptom,demo
+社区获得性肺炎,disease,has_symptom,咳痰,symptom,demo
+社区获得性肺炎,disease,belongs_to_department,呼吸与危重症医学科,department,demo
+急性心肌梗死,disease,has_symptom,胸痛,symptom,demo
+急性心肌梗死,disease,belongs_to_department,心血管内科,department,demo
+"""
+
+
+@pytest.fixture
+def graph(db: Database, tmp_path: Path) -> GraphStore:
+    path = tmp_path / "triples.csv"
+    path.write_text(TRIPLES, encoding="utf-8")
+    store = GraphStore(db)
+    counts = store.add(importers.triple_csv(path))
+    assert counts.new_relations == 10 and counts.new_entities == 12  # 3 diseases, 6 symptoms, 3 departments
+    assert store.add(importers.triple_csv(path)).new_relations == 0  # idempotent
+    return store
+
+
+def test_specific_symptoms_weigh_more(graph: GraphStore) -> None:
+    ranked = graph.diseases_for_symptoms(["发热", "咳嗽"])
+    assert ranked[0].disease == "社区获得性肺炎" and ranked[0].supporting == ["发热", "咳嗽"]
+    assert ranked[0].not_observed == ["咳痰"] and ranked[0].departments == ["呼吸与危重症医学科"]
+    assert ranked[1].disease == "急性上呼吸道感染" and ranked[0].score > ranked[1].score
+
+
+def test_neighbours_and_departments(graph: GraphStore) -> None:
+    out = graph.neighbours("急性心肌梗死")
+    assert {(n.relation, n.name) for n in out} == {
+        ("has_symptom", "胸痛"),
+        ("belongs_to_department", "心血管内科"),
+    }
+    assert all(n.source == "demo" for n in out)
+    back = graph.neighbours("发热", Relation.has_symptom)
+    assert {n.name for n in back} == {"急性上呼吸道感染", "社区获得性肺炎"} and back[0].direction == "in"
+    assert graph.departments_for(["胸痛"])[0] == ("心血管内科", 1)
+
+
+def test_bad_triples_name_their_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(TRIPLES + "阿司匹林,drug,cures,头痛,symptom,demo\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match=r"bad.csv:12"):
+        list(importers.triple_csv(path))
+
+
+@pytest.mark.dataset
+def test_kg39_import_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = shared_dataset("kg39_disease")
+    code, out, _ = run(["graph", "import", "kg39", str(folder)], capsys)
+    counts = json.loads(out)
+    assert code == 0 and counts["triples"] == 175_539 and counts["by_relation"]["has_symptom"] == 48_582
+    code, out, _ = run(["graph", "query", "diagnose", "--symptoms", "咳嗽,咽痛,流鼻涕", "--k", "3"], capsys)
+    ranked = json.loads(out)
+    assert code == 0 and len(ranked) == 3 and all("咳嗽" in r["supporting"] for r in ranked)
