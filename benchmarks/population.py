@@ -76,7 +76,7 @@ def jsonl(sizes: list[int], executors: list[tuple[str, int]], workdir: Path) -> 
     return rows
 
 
-def _pg_database(base: str) -> tuple[str, str]:
+def create_pg(base: str) -> tuple[str, str]:
     import psycopg
 
     name = f"medfusion_bench_{uuid.uuid4().hex[:8]}"
@@ -108,7 +108,7 @@ def database_load(
             env = {**os.environ, "MEDFUSION_DATA_DIR": str(data_dir)}
             pg_name = None
             if base:
-                url, pg_name = _pg_database(base)
+                url, pg_name = create_pg(base)
                 env["MEDFUSION_DATABASE_URL"] = url
             else:
                 url = f"sqlite:///{data_dir / 'medfusion.db'}"

@@ -116,19 +116,13 @@ def bench_audit() -> dict[str, Any]:
         out["sqlite"] = _audit_rates(f"sqlite:///{tmp}/bench.db")
     pg = os.environ.get("MEDFUSION_TEST_PG_URL")
     if pg:
-        import uuid
+        from benchmarks import population
 
-        import psycopg
-
-        name = f"medfusion_bench_{uuid.uuid4().hex[:8]}"
-        admin = pg.replace("postgresql+psycopg://", "postgresql://")
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+        url, name = population.create_pg(pg)
         try:
-            out["postgresql"] = _audit_rates(admin.rpartition("/")[0] + "/" + name)
+            out["postgresql"] = _audit_rates(url)
         finally:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            population.drop_pg(pg, name)
     return out
 
 

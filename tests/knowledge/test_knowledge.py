@@ -5,13 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from medfusion.cli.main import main
-from medfusion.errors import InvalidInput
 from medfusion.knowledge.base import KnowledgeBase, SearchFilters
 from medfusion.knowledge.chunking import chunk_text
 from medfusion.knowledge.documents import Authority, DocType, DocumentMeta
 from medfusion.knowledge.readers import DocumentError, read_document
-from medfusion.settings import get_settings
 from medfusion.store.database import Database, get_database
 from tests.cli.test_cli import run
 
@@ -135,7 +132,6 @@ def test_cli_ingest_and_search(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert code == 0 and [line["id"] for line in lines] == ["q1", "q2"]
     code, _, err = run(["kb", "search", "x", "--filter", "authority=最高"], capsys)
     assert code == 2 and "--filter" in err
-    _ = (main, get_settings, get_database, InvalidInput)
 
 
 def test_dense_channel_embeds_once_and_finds_paraphrases(tmp_path: Path) -> None:

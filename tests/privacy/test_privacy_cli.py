@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from medfusion.cli.main import main
 from tests.cli.test_cli import run
 
 ROWS = [
@@ -132,4 +131,3 @@ def test_large_corpus_runs_in_resumable_chunks(tmp_path: Path, capsys: pytest.Ca
         DeidCorpus(), params, data_dir=tmp_path / "var", database_url="sqlite://", executor="inline"
     )
     assert again.output == str(target)
-    _ = main  # the CLI wraps the same job

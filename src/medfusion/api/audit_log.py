@@ -6,9 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from medfusion.api.auth import DB, CurrentPrincipal
+from medfusion.api.auth import DB, CurrentPrincipal, require
 from medfusion.api.limits import MAX_OFFSET
-from medfusion.errors import PermissionDenied
 from medfusion.store import audit
 from medfusion.store.access import Permission
 
@@ -16,10 +15,7 @@ router = APIRouter(prefix="/api/audit", tags=["audit 审计"])
 
 
 def _require(principal: CurrentPrincipal, db: DB, action: str) -> None:
-    if not principal.may(Permission.audit_read):
-        with db.session() as session:
-            audit.record(session, principal.actor, action, audit.Outcome.denied)
-        raise PermissionDenied("需要审计权限 audit:read required")
+    require(db, principal, Permission.audit_read, action, "需要审计权限 audit:read required")
 
 
 @router.get("", response_model=list[audit.AuditEntry], summary="审计日志")

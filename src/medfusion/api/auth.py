@@ -16,10 +16,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel, Field, ValidationError
 
-from medfusion.errors import AccountLocked, AuthenticationFailed, InvalidInput
+from medfusion.errors import AccountLocked, AuthenticationFailed, InvalidInput, PermissionDenied
 from medfusion.record.clinical_time import SHANGHAI
 from medfusion.settings import Settings
 from medfusion.store import audit
+from medfusion.store.access import Permission
 from medfusion.store.database import Database
 from medfusion.store.login_guard import locked_until
 from medfusion.store.patient_service import Principal, user_principal
@@ -132,6 +133,14 @@ def principal_from_token(db: Database, settings: Settings, raw: str) -> Principa
     if user is None or not user.active:
         raise AuthenticationFailed("账号不存在或已停用 account missing or disabled")
     return user_principal(user.username, user.role, user.patient_id)
+
+
+def require(db: Database, principal: Principal, permission: Permission, action: str, message: str) -> None:
+    """Refuse a principal without ``permission``: the refusal is audited, then raised as 403."""
+    if not principal.may(permission):
+        with db.session() as session:
+            audit.record(session, principal.actor, action, audit.Outcome.denied)
+        raise PermissionDenied(message)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

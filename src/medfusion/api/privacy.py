@@ -11,8 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, model_validator
 
-from medfusion.api.auth import DB, CurrentPrincipal, get_settings_dep
-from medfusion.errors import InvalidInput, PermissionDenied
+from medfusion.api.auth import DB, CurrentPrincipal, get_settings_dep, require
+from medfusion.errors import InvalidInput
 from medfusion.privacy.operators import Mode
 from medfusion.privacy.pseudonyms import Pseudonymizer, create_key, load_key
 from medfusion.privacy.records import DeidChart, deidentify_chart
@@ -52,10 +52,7 @@ def project_key(settings: Settings) -> bytes:
 
 @router.post("/deid", response_model=DeidResponse, summary="去标识化文本或整份病历")
 def deidentify(body: DeidRequest, request: Request, db: DB, principal: CurrentPrincipal) -> DeidResponse:
-    if not principal.may(Permission.privacy_deid):
-        with db.session() as session:
-            audit.record(session, principal.actor, "privacy.deid", audit.Outcome.denied)
-        raise PermissionDenied("需要去标识化权限 privacy:deid required")
+    require(db, principal, Permission.privacy_deid, "privacy.deid", "需要去标识化权限 privacy:deid required")
     settings = get_settings_dep(request)
     if body.record is not None:
         if body.mode is not Mode.pseudo:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from medfusion.api.auth import DB, CurrentPrincipal
-from medfusion.errors import MedFusionError, PermissionDenied
+from medfusion.api.auth import DB, CurrentPrincipal, require
+from medfusion.errors import MedFusionError
 from medfusion.store import audit
 from medfusion.store.access import Permission, Role
 from medfusion.store.users import User, create_user, list_users
@@ -22,10 +22,7 @@ class NewUser(BaseModel):
 
 
 def _require(principal: CurrentPrincipal, db: DB, action: str) -> None:
-    if not principal.may(Permission.user_manage):
-        with db.session() as session:
-            audit.record(session, principal.actor, action, audit.Outcome.denied)
-        raise PermissionDenied("需要用户管理权限 user:manage required")
+    require(db, principal, Permission.user_manage, action, "需要用户管理权限 user:manage required")
 
 
 @router.get("", response_model=list[User], summary="用户列表")

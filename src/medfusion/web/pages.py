@@ -14,7 +14,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from medfusion.api.auth import Credentials, get_db, get_settings_dep, principal_from_token, sign_in
+from medfusion.api.auth import Credentials, get_db, get_settings_dep, principal_from_token, require, sign_in
 from medfusion.errors import AccountLocked, AuthenticationFailed, MedFusionError, PermissionDenied
 from medfusion.record.clinical_time import SHANGHAI
 from medfusion.record.models import SEX_LABELS, EncounterClass, ObservationCategory, PatientChart
@@ -253,10 +253,10 @@ def audit_page(request: Request, patient_id: Annotated[str | None, Query(max_len
     if principal is None:
         return _to_login(request)
     db = get_db(request)
-    if not principal.may(Permission.audit_read):
-        with db.session() as session:
-            audit.record(session, principal.actor, "audit.read", audit.Outcome.denied)
-        return _error(request, principal, PermissionDenied("需要审计权限 audit:read required"))
+    try:
+        require(db, principal, Permission.audit_read, "audit.read", "需要审计权限 audit:read required")
+    except PermissionDenied as error:
+        return _error(request, principal, error)
     with db.session() as session:
         entries = audit.latest(session, patient_id=patient_id or None, limit=200)
         audit.record(

@@ -7,6 +7,7 @@ character classes that matter (DEPENDENCY-FINDINGS: Presidio's ``\\b`` patterns 
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -27,12 +28,13 @@ class Context:
     protected_prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # first char → terms
 
 
-class Recognizer:
+class Recognizer(ABC):
     name: str = "recognizer"
     entity: EntityType = EntityType.PERSON
 
+    @abstractmethod
     def find(self, text: str, ctx: Context) -> Iterator[Span]:
-        raise NotImplementedError
+        """Every candidate span; the analyzer resolves overlaps and thresholds."""
 
     def span(
         self, text: str, start: int, end: int, score: float = 1.0, entity: EntityType | None = None
