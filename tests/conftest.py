@@ -23,6 +23,8 @@ def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     monkeypatch.setenv("MEDFUSION_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.delenv("MEDFUSION_DATABASE_URL", raising=False)
     monkeypatch.delenv("MEDFUSION_SECRET_KEY", raising=False)
+    # tests start from an empty knowledge base; the pack tests install the shipped packs themselves
+    monkeypatch.setenv("MEDFUSION_AUTOLOAD_PACKS", "false")
     get_settings.cache_clear()
     reset_database_cache()
     yield

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
         default=None, description="sqlite:///… or postgresql://…; default is SQLite under data_dir."
     )
     shared_data: Path = Field(default=Path("../shared/data"), description="Public datasets folder.")
+    autoload_packs: bool = Field(
+        default=True, description="Install the knowledge packs shipped in the repo on first use."
+    )
     secret_key: str | None = Field(
         default=None, description="Token signing key; generated once under data_dir when unset."
     )

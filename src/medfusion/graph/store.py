@@ -12,10 +12,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 from pydantic import BaseModel
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import aliased
 
-from medfusion.graph.model import EntityType, Relation, Triple, entity_id
+from medfusion.graph.model import EntityCode, EntityType, Relation, Triple, entity_id
 from medfusion.store.database import Database
 from medfusion.store.tables import GraphEntityRow, GraphRelationRow
 
@@ -29,6 +29,28 @@ class Neighbour(BaseModel):
     type: str
     source: str
     severity: str | None = None
+    review_status: str | None = None
+    note: str | None = None
+
+
+class Entity(BaseModel):
+    id: str
+    name: str
+    type: str
+    code_system: str | None = None
+    code: str | None = None
+
+
+class Edge(BaseModel):
+    """A stored triple with both ends resolved, as conflict paths and API answers show it."""
+
+    head: Entity
+    relation: str
+    tail: Entity
+    source: str
+    severity: str | None = None
+    review_status: str | None = None
+    note: str | None = None
 
 
 class DiseaseCandidate(BaseModel):
@@ -50,8 +72,9 @@ class GraphStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def add(self, triples: Iterable[Triple]) -> ImportCounts:
-        """Idempotent: entities and triples already present are skipped."""
+    def add(self, triples: Iterable[Triple], pack: str | None = None) -> ImportCounts:
+        """Idempotent: entities and triples already present are skipped. ``pack`` marks triples a
+        knowledge pack brought, so removing the pack removes them."""
         total = new_entities = new_relations = 0
         by_relation: Counter[str] = Counter()
         batch: list[Triple] = []
@@ -99,7 +122,10 @@ class GraphStore:
                         "relation": k[1],
                         "tail_id": k[2],
                         "source": k[3],
-                        "severity": t.severity,
+                        "severity": t.severity.value if t.severity else None,
+                        "review_status": t.review_status,
+                        "note": t.note,
+                        "pack": pack,
                     }
                     for k, t in keys.items()
                     if tuple(k) not in existing
@@ -122,6 +148,183 @@ class GraphStore:
             new_relations=new_relations,
             by_relation=dict(by_relation),
         )
+
+    def remove_pack(self, pack: str) -> int:
+        """Remove the triples a pack brought (entities stay: other triples may use them)."""
+        with self.db.session() as session:
+            result = session.execute(delete(GraphRelationRow).where(GraphRelationRow.pack == pack))
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    def add_codes(self, entries: Iterable[EntityCode], source: str, pack: str | None = None) -> ImportCounts:
+        """Codes and synonyms for entities (created when missing); each synonym becomes a
+        ``synonym_of`` triple pointing at the entry's name, with ``source``."""
+        coded = created = 0
+        synonyms: list[Triple] = []
+        batch: list[EntityCode] = []
+
+        def flush() -> None:
+            nonlocal coded, created
+            if not batch:
+                return
+            with self.db.session() as session:
+                by_id = {entity_id(e.type, e.name): e for e in batch}
+                rows = {
+                    row.id: row
+                    for row in session.execute(
+                        select(GraphEntityRow).where(GraphEntityRow.id.in_(by_id))
+                    ).scalars()
+                }
+                fresh = []
+                for key, entry in by_id.items():
+                    row = rows.get(key)
+                    if row is None:
+                        fresh.append(
+                            {
+                                "id": key,
+                                "type": entry.type.value,
+                                "name": entry.name,
+                                "code_system": entry.code_system,
+                                "code": entry.code,
+                            }
+                        )
+                    elif entry.code and (row.code, row.code_system) != (entry.code, entry.code_system):
+                        row.code, row.code_system = entry.code, entry.code_system
+                        coded += 1
+                if fresh:
+                    session.execute(insert(GraphEntityRow), fresh)
+                created += len(fresh)
+                coded += sum(1 for f in fresh if f["code"])
+            batch.clear()
+
+        for entry in entries:
+            batch.append(entry)
+            synonyms.extend(
+                Triple(
+                    head=alias,
+                    head_type=entry.type,
+                    relation=Relation.synonym_of,
+                    tail=entry.name,
+                    tail_type=entry.type,
+                    source=source,
+                )
+                for alias in entry.synonyms
+                if alias and alias != entry.name
+            )
+            if len(batch) >= BATCH:
+                flush()
+        flush()
+        counts = self.add(synonyms, pack=pack)
+        return ImportCounts(
+            triples=counts.triples,
+            new_entities=created + counts.new_entities,
+            new_relations=counts.new_relations,
+            by_relation={**counts.by_relation, "coded_entities": coded},
+        )
+
+    def resolve(self, term: str, types: Iterable[EntityType] | None = None) -> list[Entity]:
+        """Entities a clinician's word stands for: exact name, code (case-insensitive), or a synonym
+        resolved to its preferred name. Several types may share a name (a drug and its class)."""
+        term = term.strip()
+        if not term:
+            return []
+        wanted = [t.value for t in types] if types else None
+        with self.db.read_session() as session:
+            query = select(GraphEntityRow).where(
+                (GraphEntityRow.name == term) | (func.upper(GraphEntityRow.code) == term.upper())
+            )
+            if wanted:
+                query = query.where(GraphEntityRow.type.in_(wanted))
+            found = [_entity(r) for r in session.execute(query).scalars()]
+            alias, preferred = aliased(GraphEntityRow), aliased(GraphEntityRow)
+            query = (
+                select(preferred)
+                .join(GraphRelationRow, GraphRelationRow.tail_id == preferred.id)
+                .join(alias, alias.id == GraphRelationRow.head_id)
+                .where(GraphRelationRow.relation == Relation.synonym_of.value, alias.name == term)
+            )
+            if wanted:
+                query = query.where(preferred.type.in_(wanted))
+            found += [_entity(r) for r in session.execute(query).scalars()]
+        unique = {e.id: e for e in found}
+        return sorted(unique.values(), key=lambda e: (e.type, e.name))
+
+    def synonyms(self, name: str) -> list[str]:
+        """Every name the same entity goes by (preferred name and aliases), for query expansion."""
+        names = {name}
+        for entity in self.resolve(name):
+            names.add(entity.name)
+            names.update(
+                n.name
+                for n in self.neighbours(entity.name, Relation.synonym_of)
+                if n.direction == "in" and n.type == entity.type
+            )
+        return sorted(names)
+
+    def edges(
+        self,
+        relations: Iterable[Relation],
+        heads: Iterable[str] | None = None,
+        tails: Iterable[str] | None = None,
+    ) -> list[Edge]:
+        """Triples of the given relations whose head (and/or tail) id is in the given sets."""
+        head, tail = aliased(GraphEntityRow), aliased(GraphEntityRow)
+        query = (
+            select(GraphRelationRow, head, tail)
+            .join(head, head.id == GraphRelationRow.head_id)
+            .join(tail, tail.id == GraphRelationRow.tail_id)
+            .where(GraphRelationRow.relation.in_([r.value for r in relations]))
+        )
+        if heads is not None:
+            query = query.where(GraphRelationRow.head_id.in_(list(heads)))
+        if tails is not None:
+            query = query.where(GraphRelationRow.tail_id.in_(list(tails)))
+        with self.db.read_session() as session:
+            return [
+                Edge(
+                    head=_entity(h),
+                    relation=rel.relation,
+                    tail=_entity(t),
+                    source=rel.source,
+                    severity=rel.severity,
+                    review_status=rel.review_status,
+                    note=rel.note,
+                )
+                for rel, h, t in session.execute(query).all()
+            ]
+
+    def path(
+        self, start: str, goal: str, max_hops: int = 3, relations: Iterable[Relation] | None = None
+    ) -> list[Edge]:
+        """A shortest typed path between two named entities (edges read either way), breadth first and
+        bounded: at most ``max_hops`` edges and a few thousand entities per level."""
+        wanted = list(relations) if relations else list(Relation)
+        sources = {e.id for e in self.resolve(start)}
+        targets = {e.id for e in self.resolve(goal)}
+        if not sources or not targets:
+            return []
+        came: dict[str, Edge | None] = dict.fromkeys(sources)
+        frontier = list(sources)
+        for _ in range(max_hops):
+            if not frontier:
+                break
+            step = self.edges(wanted, heads=frontier) + self.edges(wanted, tails=frontier)
+            current = set(frontier)
+            nxt: list[str] = []
+            for edge in step:
+                for here, there in ((edge.head.id, edge.tail.id), (edge.tail.id, edge.head.id)):
+                    if here in current and there not in came:
+                        came[there] = edge
+                        nxt.append(there)
+            hit = next((t for t in nxt if t in targets), None)
+            if hit is not None:
+                chain: list[Edge] = []
+                node = hit
+                while (back := came[node]) is not None:
+                    chain.append(back)
+                    node = back.tail.id if back.head.id == node else back.head.id
+                return chain[::-1]
+            frontier = nxt[:5000]
+        return []
 
     def counts(self) -> dict[str, dict[str, int]]:
         with self.db.read_session() as session:
@@ -161,6 +364,8 @@ class GraphStore:
                             type=entity.type,
                             source=rel.source,
                             severity=rel.severity,
+                            review_status=rel.review_status,
+                            note=rel.note,
                         )
                     )
         return out
@@ -231,3 +436,7 @@ class GraphStore:
             for candidate in self.diseases_for_symptoms([name], k=5):
                 votes.update(candidate.departments)
         return votes.most_common()
+
+
+def _entity(row: GraphEntityRow) -> Entity:
+    return Entity(id=row.id, name=row.name, type=row.type, code_system=row.code_system, code=row.code)

@@ -58,6 +58,11 @@ def _hash(text: str, length: int = 32) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
 
 
+def chunk_id(text: str) -> str:
+    """A chunk is addressed by its content, so its cached vector follows it into any knowledge base."""
+    return _hash(text)
+
+
 def _normalised(text: str) -> str:
     return re.sub(r"[\s\W_]+", "", text).lower()
 
@@ -77,7 +82,7 @@ class KnowledgeBase:
             meta = meta.model_copy(update={"title": title})
         return self.ingest_text(text, meta)
 
-    def ingest_text(self, text: str, meta: DocumentMeta) -> IngestResult:
+    def ingest_text(self, text: str, meta: DocumentMeta, pack: str | None = None) -> IngestResult:
         content_hash = _hash(text, 64)
         document_id = _hash("doc:" + meta.source)
         pieces = chunk_text(text)
@@ -107,6 +112,7 @@ class KnowledgeBase:
                     department=meta.department,
                     content_hash=content_hash,
                     ingested_at=datetime.now(UTC),
+                    pack=pack,
                 )
             )
             session.flush()
@@ -119,7 +125,7 @@ class KnowledgeBase:
                 )
                 if chunk is None:
                     chunk = KbChunkRow(
-                        id=_hash(piece.text),
+                        id=chunk_id(piece.text),
                         text=piece.text,
                         norm_hash=norm,
                         word_tokens=" ".join(tokens.words(piece.text)),
@@ -180,6 +186,12 @@ class KnowledgeBase:
             progress=progress,
         )
         return len(pending)
+
+    def sources(self, pack: str) -> list[str]:
+        with self.db.read_session() as session:
+            return list(
+                session.execute(select(KbDocumentRow.source).where(KbDocumentRow.pack == pack)).scalars()
+            )
 
     def delete(self, source: str) -> bool:
         with self.db.session() as session:

@@ -174,6 +174,19 @@ class KbDocumentRow(Base):
     department: Mapped[str | None] = mapped_column(String(100))
     content_hash: Mapped[str] = mapped_column(String(64))
     ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    pack: Mapped[str | None] = mapped_column(String(100), index=True)  # the knowledge pack that brought it
+
+
+class KbPackRow(Base):
+    """An installed knowledge pack (documents, triples, vocabulary, vectors) and its manifest."""
+
+    __tablename__ = "kb_packs"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    version: Mapped[str] = mapped_column(String(40))
+    licence: Mapped[str] = mapped_column(String(200))
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSON)
+    installed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class KbChunkRow(Base):
@@ -225,6 +238,8 @@ class GraphEntityRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     type: Mapped[str] = mapped_column(String(20), index=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
+    code_system: Mapped[str | None] = mapped_column(String(20))  # ICD-10 | ATC | ICD-9-CM-3 …
+    code: Mapped[str | None] = mapped_column(String(40), index=True)
 
 
 class GraphRelationRow(Base):
@@ -241,3 +256,6 @@ class GraphRelationRow(Base):
     )
     source: Mapped[str] = mapped_column(String(200), primary_key=True)
     severity: Mapped[str | None] = mapped_column(String(20))
+    review_status: Mapped[str | None] = mapped_column(String(40))  # needs_clinician_review until signed
+    note: Mapped[str | None] = mapped_column(Text)
+    pack: Mapped[str | None] = mapped_column(String(100), index=True)  # the knowledge pack that brought it
