@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from medfusion import __version__
-from medfusion.api import audit_log, auth, errors, knowledge, offline_docs, patients, privacy, users
+from medfusion.api import audit_log, auth, errors, graph, knowledge, offline_docs, patients, privacy, users
 from medfusion.api.limits import AccessLog, BodySizeLimit
 from medfusion.settings import Settings, get_settings
 from medfusion.store.database import get_database
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_log.router,
         privacy.router,
         knowledge.router,
+        graph.router,
         pages.router,
     ):
         app.include_router(router)

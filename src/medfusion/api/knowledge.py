@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
 
 from medfusion.api.auth import DB, CurrentPrincipal
+from medfusion.api.graph import graph_for
+from medfusion.knowledge import packs
+from medfusion.knowledge.answers import Answer, Answerer, PatientContext
 from medfusion.knowledge.base import KnowledgeBase, SearchFilters
 from medfusion.knowledge.documents import Authority, DocType, Hit
 
@@ -17,6 +21,7 @@ _bases: dict[str, KnowledgeBase] = {}
 def _kb(db: DB) -> KnowledgeBase:
     # one instance per database keeps the in-memory index warm between requests
     if db.url not in _bases:
+        packs.ensure_shipped(db)
         _bases[db.url] = KnowledgeBase(db)
     return _bases[db.url]
 
@@ -33,3 +38,14 @@ def search(
 ) -> list[Hit]:
     filters = SearchFilters(doc_type=doc_type, authority=authority, department=department)
     return _kb(db).search(q, k=k, filters=filters)
+
+
+class AskRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=500)
+    k: int = Field(default=5, ge=1, le=20)
+    patient_context: PatientContext | None = None
+
+
+@router.post("/ask", response_model=Answer, summary="带引用的问答（每句注明出处；需医生确认）")
+def ask(db: DB, principal: CurrentPrincipal, request: AskRequest) -> Answer:
+    return Answerer(_kb(db), graph_for(db)).answer(request.question, request.patient_context, k=request.k)

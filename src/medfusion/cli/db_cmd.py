@@ -15,3 +15,7 @@ def upgrade() -> None:
     db = Database(settings.resolved_database_url)
     revision = db.upgrade()
     typer.echo(f"database {db.dialect} at revision {revision}")
+    from medfusion.knowledge import packs
+
+    for info in packs.ensure_shipped(db):
+        typer.echo(f"knowledge pack {info.name} {info.version}: {info.status}")

@@ -77,7 +77,7 @@ def import_(
     typer.echo(json.dumps(report if len(report) > 1 else next(iter(report.values())), ensure_ascii=False))
 
 
-def _names(value: str | None) -> list[str]:
+def comma_separated(value: str | None) -> list[str]:
     if not value:
         return []
     return [v.strip() for v in value.replace("，", ",").split(",") if v.strip()]
@@ -112,13 +112,13 @@ def diagnose(
     k: Annotated[int, typer.Option(min=1, max=50)] = 10,
 ) -> None:
     """按症状排序疾病 Diseases ranked by observed symptoms, with supporting and unobserved symptoms."""
-    _emit([r.model_dump() for r in graph_store().diseases_for_symptoms(_names(symptoms), k=k)])
+    _emit([r.model_dump() for r in graph_store().diseases_for_symptoms(comma_separated(symptoms), k=k)])
 
 
 @query_app.command("department")
 def department(names: Annotated[str, typer.Option("--names", help="疾病或症状，逗号分隔")]) -> None:
     """就诊科室 Departments for diseases or symptoms, by votes."""
-    rows = graph_store().departments_for(_names(names))
+    rows = graph_store().departments_for(comma_separated(names))
     _emit([{"department": d, "votes": v} for d, v in rows])
 
 
@@ -135,7 +135,10 @@ def check(
     if not (drugs or procedures):
         raise InvalidInput.for_field("drugs", "至少给出一种拟用药物或操作 give --drugs or --procedures")
     report = ConflictChecker(graph_store()).check(
-        _names(conditions), _names(allergies), _names(drugs), _names(procedures)
+        comma_separated(conditions),
+        comma_separated(allergies),
+        comma_separated(drugs),
+        comma_separated(procedures),
     )
     if as_json:
         typer.echo(report.model_dump_json(indent=1))

@@ -7,12 +7,23 @@ from typing import Annotated
 import typer
 
 from medfusion.errors import InvalidInput, MedFusionError
+from medfusion.graph.store import GraphStore
+from medfusion.knowledge import packs
 from medfusion.knowledge.base import KnowledgeBase, SearchFilters
 from medfusion.knowledge.documents import Authority, DocType, DocumentMeta
 from medfusion.knowledge.readers import SUPPORTED
-from medfusion.store.database import get_database
+from medfusion.store.database import Database, get_database
 
 app = typer.Typer(help="知识库 knowledge base", no_args_is_help=True)
+pack_app = typer.Typer(help="知识包 knowledge packs", no_args_is_help=True)
+app.add_typer(pack_app, name="pack")
+
+
+def _database() -> Database:
+    """The database, with the packs shipped in the repo installed on first use."""
+    db = get_database()
+    packs.ensure_shipped(db)
+    return db
 
 
 def _files(paths: list[Path]) -> list[Path]:
@@ -89,7 +100,7 @@ def search(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """检索知识库 Search: every hit carries its source and a citation (document, section, character span)."""
-    kb = KnowledgeBase(get_database())
+    kb = KnowledgeBase(_database())
     filters = _filters(filter_ or [])
     if batch is not None:
         for number, line in enumerate(batch.read_text(encoding="utf-8").splitlines(), 1):
@@ -141,3 +152,79 @@ def embed(
     with job_progress("向量化 embedding") as progress:
         done = kb.embed(executor=executor, workers=workers, progress=progress)
     typer.echo(f"embedded {done} chunks", err=True)
+
+
+@app.command("ask")
+def ask(
+    question: Annotated[str, typer.Argument(help="问题")],
+    k: Annotated[int, typer.Option(min=1, max=20, help="passages to read")] = 5,
+    conditions: Annotated[str | None, typer.Option(help="患者诊断，逗号分隔")] = None,
+    allergies: Annotated[str | None, typer.Option(help="患者过敏，逗号分隔")] = None,
+    medications: Annotated[str | None, typer.Option(help="患者在用药物，逗号分隔")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """问答 A cited answer: every sentence quotes a passage or a graph fact and names it (assistive)."""
+    from medfusion.cli.graph_cmd import comma_separated
+    from medfusion.knowledge.answers import Answerer, PatientContext
+
+    if not question.strip():
+        raise InvalidInput.for_field("question", "问题不能为空 the question is empty")
+    db = _database()
+    context = None
+    if conditions or allergies or medications:
+        context = PatientContext(
+            conditions=comma_separated(conditions),
+            allergies=comma_separated(allergies),
+            medications=comma_separated(medications),
+        )
+    answer = Answerer(KnowledgeBase(db), GraphStore(db)).answer(question, context, k=k)
+    if as_json:
+        typer.echo(answer.model_dump_json(indent=1))
+        return
+    if not answer.sentences:
+        typer.echo("知识库中未找到足够依据 no supported answer in the knowledge base")
+    for sentence in answer.sentences:
+        typer.echo(f"{sentence.text} [{','.join(sentence.citations)}]")
+    typer.echo("")
+    for item in answer.evidence:
+        where = item.citation.label() if item.citation else item.text[:60]
+        typer.echo(f"[{item.id}] {where} — {item.source}")
+    typer.echo(f"({answer.engine}; confidence {answer.confidence}; {answer.status})")
+
+
+@pack_app.command("build")
+def pack_build(
+    source: Annotated[Path, typer.Argument(help="知识包源目录（含 manifest.json）")],
+    out: Annotated[Path, typer.Option(help="输出目录，或以 .zip 结尾的文件")],
+    embed: Annotated[bool, typer.Option(help="预先计算向量 pre-build vectors")] = True,
+) -> None:
+    """构建知识包 Validate a pack source folder and write the pack with its pre-built vectors."""
+    if not source.is_dir():
+        raise InvalidInput.for_field("source", f"不是目录 not a folder: {source}")
+    manifest = packs.build(source, out, embed=embed)
+    typer.echo(json.dumps(manifest.model_dump(), ensure_ascii=False))
+
+
+@pack_app.command("import")
+def pack_import(path: Annotated[Path, typer.Argument(help="知识包目录或 .zip")]) -> None:
+    """导入知识包 Install a pack (idempotent per version; a newer version replaces the older)."""
+    if not path.exists():
+        raise InvalidInput.for_field("path", f"不存在 no such pack: {path}")
+    info = packs.install(get_database(), path)
+    typer.echo(info.model_dump_json())
+
+
+@pack_app.command("list")
+def pack_list() -> None:
+    """已安装的知识包 Installed packs with their document and triple counts."""
+    typer.echo(
+        json.dumps([i.model_dump(mode="json") for i in packs.listing(_database())], ensure_ascii=False)
+    )
+
+
+@pack_app.command("remove")
+def pack_remove(name: Annotated[str, typer.Argument()]) -> None:
+    """移除知识包 Remove a pack and exactly the documents and triples it brought."""
+    if not packs.remove(get_database(), name):
+        raise InvalidInput.for_field("name", f"未安装 not installed: {name}")
+    typer.echo(f"removed {name}")

@@ -7,6 +7,8 @@ condition → wider condition) and ``uses_agent`` (procedure → the drug it adm
 written once for a class reaches every member. Where several rules explain the same pair, the most specific
 one (shortest path) wins and, among equally specific ones, the most severe: a drug-level rule such as
 "阿莫西林 ↔ 头孢羟氨苄: identical side chain" overrides the class-level "penicillins ↔ cephalosporins: low".
+This is decided per pair of the request's terms, so a word naming both a drug and its class (青霉素) is
+reported once.
 
 Graded reassurance (``negligible``, ``none`` — e.g. sulfonamide-antibiotic allergy does not transfer to
 furosemide) is reported as a note, not an alert. Nothing is decided here: every finding is assistive and
@@ -22,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from medfusion.graph.model import NOT_AN_ALERT, SEVERITY_RANK, EntityType, Relation, Severity
 from medfusion.graph.store import Edge, Entity, GraphStore
+from medfusion.record.models import ConditionStatus, MedicationStatus, PatientChart
 
 MAX_DEPTH = 4
 RELATION_LABEL = {
@@ -109,25 +112,62 @@ class ConflictChecker:
         return reach
 
     def _items(
-        self, role: str, terms: Iterable[str], resolved: list[Resolved], unresolved: list[Resolved]
+        self,
+        role: str,
+        terms: Iterable[str | tuple[str, ...]],
+        resolved: list[Resolved],
+        unresolved: list[Resolved],
     ) -> list[_Item]:
+        """A term may be a tuple of alternatives (a chart's name, then its code, then the code's
+        category): the first one the graph knows is used."""
         items: list[_Item] = []
-        for term in terms:
-            term = term.strip()
-            if not term:
+        for given in terms:
+            choices = [c.strip() for c in ((given,) if isinstance(given, str) else given) if c and c.strip()]
+            if not choices:
                 continue
-            entities = self.store.resolve(term, ROLE_TYPES[role])
+            term, entities = choices[0], []
+            for choice in choices:
+                entities = self.store.resolve(choice, ROLE_TYPES[role])
+                if entities:
+                    term = choices[0]
+                    break
             record = Resolved(term=term, role=role, entities=[f"{e.type}:{e.name}" for e in entities])
             (resolved if entities else unresolved).append(record)
             items.extend(_Item(term=term, role=role, entity=e, reach=self._reach(e)) for e in entities)
         return items
 
-    def check(
+    def check_chart(
         self,
-        conditions: Iterable[str] = (),
-        allergies: Iterable[str] = (),
+        chart: PatientChart,
         drugs: Iterable[str] = (),
         procedures: Iterable[str] = (),
+        conditions: Iterable[str] = (),
+        allergies: Iterable[str] = (),
+    ) -> ConflictReport:
+        """The chart's active conditions, its allergies and its active medications (which interact with
+        what is proposed as much as the proposals do with each other)."""
+        active = {ConditionStatus.active, ConditionStatus.recurrence, ConditionStatus.relapse}
+        charted: list[str | tuple[str, ...]] = [
+            (c.name, c.icd10_code, c.icd10_code.split(".")[0])
+            for c in chart.conditions
+            if c.clinical_status in active
+        ]
+        current: list[str | tuple[str, ...]] = [
+            (m.drug_name, m.atc_code or "") for m in chart.medications if m.status == MedicationStatus.active
+        ]
+        return self.check(
+            [*charted, *conditions],
+            [*(a.substance for a in chart.allergies), *allergies],
+            [*current, *drugs],
+            procedures,
+        )
+
+    def check(
+        self,
+        conditions: Iterable[str | tuple[str, ...]] = (),
+        allergies: Iterable[str | tuple[str, ...]] = (),
+        drugs: Iterable[str | tuple[str, ...]] = (),
+        procedures: Iterable[str | tuple[str, ...]] = (),
     ) -> ConflictReport:
         resolved: list[Resolved] = []
         unresolved: list[Resolved] = []
@@ -165,7 +205,7 @@ class ConflictChecker:
                 ):
                     path = item.reach[rule.head.id][1] + [rule] + cond.reach[rule.tail.id][1][::-1]
                     offer(
-                        ("contraindication", item.entity.id, cond.entity.id),
+                        ("contraindication", item.term, cond.term),
                         build(
                             "contraindication", [item.term, cond.term], path, rule, Severity.contraindicated
                         ),
@@ -179,7 +219,7 @@ class ConflictChecker:
             for a, b in ((first, second), (second, first)):
                 for rule in self.store.edges([Relation.interacts_with], heads=a.reach, tails=b.reach):
                     path = a.reach[rule.head.id][1] + [rule] + b.reach[rule.tail.id][1][::-1]
-                    key = ("drug_interaction", *sorted((first.entity.id, second.entity.id)))
+                    key = ("drug_interaction", *sorted((first.term, second.term)))
                     offer(
                         key,
                         build("drug_interaction", [a.term, b.term], path, rule, Severity.moderate),
@@ -188,7 +228,7 @@ class ConflictChecker:
         # allergies: the allergen itself (or its class) in what is proposed, then graded cross-reactivity
         for allergen in allergy_items:
             for item in proposed:
-                key = ("allergy", allergen.entity.id, item.entity.id)
+                key = ("allergy", allergen.term, item.term)
                 if allergen.entity.id in item.reach:
                     path = item.reach[allergen.entity.id][1]
                     steps = [_step(e) for e in path]

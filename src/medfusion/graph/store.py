@@ -68,9 +68,16 @@ class ImportCounts(BaseModel):
     by_relation: dict[str, int]
 
 
+class Mention(BaseModel):
+    surface: str  # the words as written
+    start: int
+    entity: Entity  # the preferred entity they stand for
+
+
 class GraphStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._lexicon: tuple[tuple[int, int], dict[str, list[Entity]]] | None = None
 
     def add(self, triples: Iterable[Triple], pack: str | None = None) -> ImportCounts:
         """Idempotent: entities and triples already present are skipped. ``pack`` marks triples a
@@ -237,16 +244,63 @@ class GraphStore:
             found = [_entity(r) for r in session.execute(query).scalars()]
             alias, preferred = aliased(GraphEntityRow), aliased(GraphEntityRow)
             query = (
-                select(preferred)
+                select(alias.id, preferred)
                 .join(GraphRelationRow, GraphRelationRow.tail_id == preferred.id)
                 .join(alias, alias.id == GraphRelationRow.head_id)
                 .where(GraphRelationRow.relation == Relation.synonym_of.value, alias.name == term)
             )
             if wanted:
                 query = query.where(preferred.type.in_(wanted))
-            found += [_entity(r) for r in session.execute(query).scalars()]
-        unique = {e.id: e for e in found}
+            aliases: set[str] = set()
+            for alias_id, row in session.execute(query).all():
+                aliases.add(alias_id)
+                found.append(_entity(row))
+        # an alias stands for its preferred entity, not for itself
+        unique = {e.id: e for e in found if e.id not in aliases}
         return sorted(unique.values(), key=lambda e: (e.type, e.name))
+
+    def lexicon(self) -> dict[str, list[Entity]]:
+        """Every name and alias → the preferred entities, rebuilt when the graph changes."""
+        with self.db.read_session() as session:
+            version = (
+                session.execute(select(func.count()).select_from(GraphEntityRow)).scalar_one(),
+                session.execute(select(func.count()).select_from(GraphRelationRow)).scalar_one(),
+            )
+            if self._lexicon is not None and self._lexicon[0] == version:
+                return self._lexicon[1]
+            entities = {row.id: _entity(row) for row in session.execute(select(GraphEntityRow)).scalars()}
+            aliases = session.execute(
+                select(GraphRelationRow.head_id, GraphRelationRow.tail_id).where(
+                    GraphRelationRow.relation == Relation.synonym_of.value
+                )
+            ).all()
+        names: dict[str, list[Entity]] = defaultdict(list)
+        alias_ids = {alias for alias, _ in aliases}
+        for entity in entities.values():
+            if entity.id not in alias_ids:  # an alias stands for its preferred entity only
+                names[entity.name].append(entity)
+        for alias, preferred in aliases:
+            if alias in entities and preferred in entities:
+                names[entities[alias].name].append(entities[preferred])
+        lexicon = {name: list({e.id: e for e in found}.values()) for name, found in names.items()}
+        self._lexicon = (version, lexicon)
+        return lexicon
+
+    def mentions(self, text: str, longest: int = 16) -> list[Mention]:
+        """Entities named in free text, by forward maximum matching over names and aliases."""
+        lexicon = self.lexicon()
+        found: list[Mention] = []
+        position = 0
+        while position < len(text):
+            for size in range(min(longest, len(text) - position), 1, -1):
+                surface = text[position : position + size]
+                if surface in lexicon:
+                    found.extend(Mention(surface=surface, start=position, entity=e) for e in lexicon[surface])
+                    position += size
+                    break
+            else:
+                position += 1
+        return found
 
     def synonyms(self, name: str) -> list[str]:
         """Every name the same entity goes by (preferred name and aliases), for query expansion."""

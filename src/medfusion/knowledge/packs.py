@@ -41,7 +41,7 @@ from medfusion.knowledge.base import KnowledgeBase, chunk_id
 from medfusion.knowledge.chunking import chunk_text
 from medfusion.knowledge.documents import Authority, DocType, DocumentMeta
 from medfusion.store.database import Database
-from medfusion.store.tables import GraphRelationRow, KbDocumentRow, KbPackRow
+from medfusion.store.tables import GraphRelationRow, KbChunkRow, KbDocumentRow, KbPackRow
 
 SHIPPED = Path(__file__).resolve().parent.parent / "packs"
 FILES = ("documents.jsonl", "diseases.jsonl", "triples.csv", "vocabulary.csv", "vectors.npz")
@@ -320,13 +320,6 @@ def install(db: Database, path: Path) -> PackInfo:
     documents = _documents(pack)
     triples = _triples(pack)
     vocabulary = _vocabulary(pack)
-    raw = pack.read("vectors.npz")
-    if raw is not None and manifest.embedding_model:
-        with np.load(io.BytesIO(raw)) as data:
-            ids = [str(i) for i in data["ids"]]
-            vectors = data["vectors"].astype(np.float32)
-        if ids:
-            embeddings.store_vectors(db, ids, vectors, manifest.embedding_model)
     kb = KnowledgeBase(db)
     for document in documents:
         kb.ingest_text(
@@ -342,6 +335,9 @@ def install(db: Database, path: Path) -> PackInfo:
             ),
             pack=manifest.name,
         )
+    raw = pack.read("vectors.npz")
+    if raw is not None and manifest.embedding_model:
+        _store_vectors(db, raw, manifest.embedding_model)
     graph = GraphStore(db)
     graph.add_codes(vocabulary, source=f"{manifest.name} {manifest.version} vocabulary", pack=manifest.name)
     graph.add(triples, pack=manifest.name)
@@ -356,6 +352,19 @@ def install(db: Database, path: Path) -> PackInfo:
             )
         )
     return _info(db, installed(db)[manifest.name], status)
+
+
+def _store_vectors(db: Database, raw: bytes, model: str) -> None:
+    """Pre-built vectors for the chunks the pack's documents became (after ingest: they reference them)."""
+    with np.load(io.BytesIO(raw)) as data:
+        ids = [str(i) for i in data["ids"]]
+        vectors = data["vectors"].astype(np.float32)
+    with db.read_session() as session:
+        present = set(session.execute(select(KbChunkRow.id).where(KbChunkRow.id.in_(ids))).scalars())
+    keep = [i for i, chunk in enumerate(ids) if chunk in present]
+    for start in range(0, len(keep), 500):
+        rows = keep[start : start + 500]
+        embeddings.store_vectors(db, [ids[i] for i in rows], vectors[rows], model)
 
 
 def _info(db: Database, row: _Installed, status: str) -> PackInfo:

@@ -1,0 +1,100 @@
+"""/api/graph — the medical knowledge graph: neighbours, typed paths, diseases by symptoms, departments
+and the conflict check (any signed-in role; a chart-based check goes through the audited patient service)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from medfusion.api.auth import DB, CurrentPrincipal
+from medfusion.graph.conflicts import ConflictChecker, ConflictReport
+from medfusion.graph.model import Relation
+from medfusion.graph.store import DiseaseCandidate, Edge, GraphStore, Neighbour
+from medfusion.knowledge import packs
+from medfusion.store.database import Database
+from medfusion.store.patient_service import PatientService
+
+router = APIRouter(prefix="/api/graph", tags=["graph 知识图谱"])
+_stores: dict[str, GraphStore] = {}
+Names = Annotated[list[str], Field(default_factory=list, max_length=50)]
+
+
+def graph_for(db: Database) -> GraphStore:
+    """One store per database keeps the lexicon warm; shipped packs are installed on first use."""
+    if db.url not in _stores:
+        packs.ensure_shipped(db)
+        _stores[db.url] = GraphStore(db)
+    return _stores[db.url]
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.replace("，", ",").split(",") if v.strip()]
+
+
+@router.get("/neighbours", response_model=list[Neighbour], summary="实体的邻居（每条带来源）")
+def neighbours(
+    db: DB,
+    principal: CurrentPrincipal,
+    name: Annotated[str, Query(min_length=1, max_length=200)],
+    relation: Relation | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+) -> list[Neighbour]:
+    return graph_for(db).neighbours(name, relation, limit=limit)
+
+
+@router.get("/path", response_model=list[Edge], summary="两个实体之间的最短类型化路径")
+def path(
+    db: DB,
+    principal: CurrentPrincipal,
+    start: Annotated[str, Query(alias="from", min_length=1, max_length=200)],
+    goal: Annotated[str, Query(alias="to", min_length=1, max_length=200)],
+    max_hops: Annotated[int, Query(ge=1, le=4)] = 3,
+) -> list[Edge]:
+    return graph_for(db).path(start, goal, max_hops=max_hops)
+
+
+@router.get("/diagnose", response_model=list[DiseaseCandidate], summary="按症状排序的候选疾病（辅助）")
+def diagnose(
+    db: DB,
+    principal: CurrentPrincipal,
+    symptoms: Annotated[str, Query(min_length=1, max_length=500, description="逗号分隔")],
+    k: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> list[DiseaseCandidate]:
+    return graph_for(db).diseases_for_symptoms(_split(symptoms), k=k)
+
+
+class DepartmentVote(BaseModel):
+    department: str
+    votes: int
+
+
+@router.get("/department", response_model=list[DepartmentVote], summary="疾病或症状对应的就诊科室")
+def department(
+    db: DB,
+    principal: CurrentPrincipal,
+    names: Annotated[str, Query(min_length=1, max_length=500, description="逗号分隔")],
+) -> list[DepartmentVote]:
+    return [DepartmentVote(department=d, votes=v) for d, v in graph_for(db).departments_for(_split(names))]
+
+
+class CheckRequest(BaseModel):
+    patient_id: str | None = Field(
+        default=None, description="若给出，则读取该患者在用诊断、过敏和用药（经审计）"
+    )
+    conditions: Names
+    allergies: Names
+    drugs: Names
+    procedures: Names
+
+
+@router.post("/check", response_model=ConflictReport, summary="禁忌、相互作用与交叉过敏检查（需医生确认）")
+def check(db: DB, principal: CurrentPrincipal, request: CheckRequest) -> ConflictReport:
+    checker = ConflictChecker(graph_for(db))
+    if request.patient_id:
+        chart = PatientService(db, principal).chart(request.patient_id)
+        return checker.check_chart(
+            chart, request.drugs, request.procedures, request.conditions, request.allergies
+        )
+    return checker.check(request.conditions, request.allergies, request.drugs, request.procedures)

@@ -1,0 +1,301 @@
+"""Cited answers: retrieval (RAG) fused with graph facts (KAG), every sentence carrying its citation ids.
+
+The specialist path is extractive — it never writes a sentence that is not in a cited passage or a sourced
+triple: the question's entities are found in the graph; passages are retrieved (hybrid search) and their
+sentences ranked by overlap with the question; graph facts the question asks for (department, symptoms,
+checks, treatment) and, when drugs are named, a conflict check against the patient context are added. When
+confidence is low, a second retrieval round runs with the query expanded by graph synonyms (发热 ↔ 发烧)
+and, for a set of symptoms, the diseases the graph ranks first; the two rounds are fused by rank.
+
+The general-model path plugs in through :class:`Composer` (the LLM layer implements it): it receives the
+same evidence and the extractive draft, and its sentences are accepted only if each cites evidence ids
+that exist — otherwise the draft stands and the answer says why. Every answer names the path that produced
+it and is assistive (``status: needs_clinician_confirmation``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+from medfusion.graph.conflicts import ConflictChecker
+from medfusion.graph.model import EntityType, Relation
+from medfusion.graph.store import GraphStore, Mention
+from medfusion.knowledge import tokens
+from medfusion.knowledge.base import DENSE_WEIGHT, RRF_K, KnowledgeBase, SearchFilters
+from medfusion.knowledge.documents import Citation, Hit
+
+SPECIALIST = "specialist: extractive retrieval + knowledge graph"
+LOW_CONFIDENCE = 0.35
+MIN_OVERLAP = 0.15
+MAX_SENTENCES = 4
+_SENTENCE = re.compile(r"[^。！？；!?;\n]+[。！？；!?;]?")
+# what the question asks of the graph: intent words → relation
+_INTENTS = {
+    Relation.belongs_to_department: ("科室", "挂什么科", "挂哪个科", "看什么科", "哪个科"),
+    Relation.has_symptom: ("症状", "表现", "征兆"),
+    Relation.needs_check: ("检查", "化验", "查什么", "诊断"),
+    Relation.treated_by: ("治疗", "用药", "吃什么药", "药物", "怎么治"),
+}
+
+
+class PatientContext(BaseModel):
+    conditions: list[str] = Field(default_factory=list, max_length=50)
+    allergies: list[str] = Field(default_factory=list, max_length=50)
+    medications: list[str] = Field(default_factory=list, max_length=50)
+
+
+class Evidence(BaseModel):
+    id: str  # K1, K2 … passages; G1, G2 … graph facts
+    kind: str  # passage | graph
+    text: str
+    source: str
+    citation: Citation | None = None  # passages: document, section, exact character span
+    authority: str | None = None
+    review_status: str | None = None
+
+
+class AnswerSentence(BaseModel):
+    text: str
+    citations: list[str] = Field(min_length=1)
+    # for a sentence quoted from a passage: exactly where it stands in its document
+    location: Citation | None = None
+
+
+class Answer(BaseModel):
+    question: str
+    sentences: list[AnswerSentence]
+    evidence: list[Evidence]
+    confidence: float
+    rounds: int
+    expanded_terms: list[str] = Field(default_factory=list)
+    entities: list[str] = Field(default_factory=list)
+    engine: str = SPECIALIST
+    composer_note: str | None = None
+    status: str = "needs_clinician_confirmation"
+
+
+class Composer(Protocol):
+    """The general-model seam: rewrite the extractive draft from the same evidence, citing it."""
+
+    name: str
+
+    def compose(
+        self, question: str, evidence: list[Evidence], draft: list[AnswerSentence]
+    ) -> list[AnswerSentence]: ...
+
+
+def _sentences(text: str) -> list[tuple[int, str]]:
+    return [(m.start(), m.group().strip()) for m in _SENTENCE.finditer(text) if len(m.group().strip()) >= 4]
+
+
+def _overlap(question: set[str], sentence: str) -> float:
+    grams = set(tokens.bigrams(sentence))
+    return len(question & grams) / max(len(question), 1)
+
+
+class Answerer:
+    def __init__(self, kb: KnowledgeBase, graph: GraphStore) -> None:
+        self.kb = kb
+        self.graph = graph
+
+    def _expansions(self, question: str, mentions: list[Mention]) -> list[str]:
+        terms: list[str] = []
+        for mention in mentions:
+            for name in self.graph.synonyms(mention.entity.name):
+                if name not in question and name not in terms:
+                    terms.append(name)
+        symptoms = [m.entity.name for m in mentions if m.entity.type == EntityType.symptom.value]
+        if len(symptoms) >= 2:
+            terms += [
+                c.disease for c in self.graph.diseases_for_symptoms(symptoms, k=2) if c.disease not in terms
+            ]
+        return terms[:12]
+
+    def _retrieve(self, query: str, k: int, filters: SearchFilters | None) -> list[Hit]:
+        return self.kb.search(query, k=k, filters=filters)
+
+    def answer(
+        self,
+        question: str,
+        patient_context: PatientContext | None = None,
+        k: int = 5,
+        filters: SearchFilters | None = None,
+        composer: Composer | None = None,
+    ) -> Answer:
+        question = question.strip()
+        mentions = self.graph.mentions(question)
+        hits = self._retrieve(question, k, filters)
+        confidence = self._confidence(question, hits)
+        rounds, expanded = 1, []
+        if confidence < LOW_CONFIDENCE:
+            expanded = self._expansions(question, mentions)
+            if expanded:
+                rounds = 2
+                second = self._retrieve(f"{question} {' '.join(expanded)}", k, filters)
+                hits = _fuse([hits, second], k)
+                confidence = max(confidence, self._confidence(question, hits, extra=expanded))
+        evidence: list[Evidence] = []
+        draft = self._passage_sentences(question, expanded, hits, evidence)
+        draft += self._graph_sentences(question, mentions, patient_context, evidence)
+        answer = Answer(
+            question=question,
+            sentences=draft,
+            evidence=evidence,
+            confidence=round(confidence, 3),
+            rounds=rounds,
+            expanded_terms=expanded,
+            entities=sorted({f"{m.entity.type}:{m.entity.name}" for m in mentions}),
+        )
+        if composer is not None and evidence:
+            return _composed(answer, composer)
+        return answer
+
+    def _confidence(self, question: str, hits: list[Hit], extra: list[str] | None = None) -> float:
+        """Mostly how much of the question the best sentence of the top passages covers, partly how
+        strongly the channels agree on the top passage (rank agreement alone is high even for nonsense)."""
+        if not hits:
+            return 0.0
+        agreement = min(hits[0].score / ((2 + DENSE_WEIGHT) / (RRF_K + 1)), 1.0)
+        wanted = set(tokens.bigrams(question))
+        best = max((_overlap(wanted, s) for hit in hits[:3] for _, s in _sentences(hit.text)), default=0.0)
+        return 0.3 * agreement + 0.7 * best
+
+    def _passage_sentences(
+        self, question: str, expanded: list[str], hits: list[Hit], evidence: list[Evidence]
+    ) -> list[AnswerSentence]:
+        wanted = set(tokens.bigrams(question)) | {g for t in expanded for g in tokens.bigrams(t)}
+        scored: list[tuple[float, int, int, str]] = []
+        for rank, hit in enumerate(hits):
+            heading = hit.citation.section.rsplit(" > ", 1)[-1]
+            if heading in _NOT_ANSWERS:
+                continue
+            # a sentence under a heading the question names ("一线治疗", "关键检查") answers it best
+            topical = _overlap(set(tokens.bigrams(heading)), question) if heading else 0.0
+            for offset, sentence in _sentences(hit.text):
+                if sentence.lstrip("#").strip() == heading:
+                    continue
+                score = _overlap(wanted, sentence) + 0.3 * topical + 0.05 / (rank + 1)
+                if score >= MIN_OVERLAP:
+                    scored.append((score, rank, offset, sentence))
+        chosen = sorted(scored, key=lambda s: -s[0])[:MAX_SENTENCES]
+        ids: dict[int, str] = {}
+        sentences: list[AnswerSentence] = []
+        seen: set[str] = set()
+        for _, rank, offset, sentence in sorted(chosen, key=lambda s: (s[1], s[2])):
+            if sentence in seen:
+                continue
+            seen.add(sentence)
+            hit = hits[rank]
+            if rank not in ids:
+                ids[rank] = f"K{len(ids) + 1}"
+                evidence.append(
+                    Evidence(
+                        id=ids[rank],
+                        kind="passage",
+                        text=hit.text,
+                        source=hit.source,
+                        citation=hit.citation,
+                        authority=hit.authority.value,
+                    )
+                )
+            start = hit.citation.start + offset
+            location = hit.citation.model_copy(update={"start": start, "end": start + len(sentence)})
+            sentences.append(AnswerSentence(text=sentence, citations=[ids[rank]], location=location))
+        return sentences
+
+    def _graph_sentences(
+        self,
+        question: str,
+        mentions: list[Mention],
+        context: PatientContext | None,
+        evidence: list[Evidence],
+    ) -> list[AnswerSentence]:
+        sentences: list[AnswerSentence] = []
+
+        def cite(text: str, source: str, review_status: str | None) -> str:
+            key = f"G{sum(1 for e in evidence if e.kind == 'graph') + 1}"
+            evidence.append(
+                Evidence(id=key, kind="graph", text=text, source=source, review_status=review_status)
+            )
+            return key
+
+        asked = [rel for rel, words in _INTENTS.items() if any(w in question for w in words)]
+        asked = asked or [Relation.belongs_to_department]
+        diseases = list({m.entity.name: m for m in mentions if m.entity.type == EntityType.disease.value})
+        symptoms = list({m.entity.name: m for m in mentions if m.entity.type == EntityType.symptom.value})
+        if symptoms and not diseases:
+            # a set of symptoms: the diseases the graph ranks first, and where to see a doctor
+            for candidate in self.graph.diseases_for_symptoms(symptoms, k=3):
+                where = f"，就诊科室：{'、'.join(candidate.departments)}" if candidate.departments else ""
+                text = f"症状{'、'.join(candidate.supporting)}提示的可能疾病：{candidate.disease}{where}。"
+                support = self.graph.neighbours(candidate.disease, Relation.has_symptom, limit=1)
+                source = support[0].source if support else "knowledge graph"
+                review = support[0].review_status if support else None
+                sentences.append(AnswerSentence(text=text, citations=[cite(text, source, review)]))
+        for disease in diseases[:2]:
+            for relation in asked:
+                found = [
+                    n for n in self.graph.neighbours(disease, relation, limit=50) if n.direction == "out"
+                ]
+                if not found:
+                    continue
+                by_source: dict[str, list[str]] = defaultdict(list)
+                for n in found:
+                    by_source[n.source].append(n.name)
+                for source, names in list(by_source.items())[:2]:
+                    text = f"{disease}的{_LABEL[relation]}：{'、'.join(dict.fromkeys(names[:8]))}。"
+                    review = next((n.review_status for n in found if n.source == source), None)
+                    sentences.append(AnswerSentence(text=text, citations=[cite(text, source, review)]))
+        drugs = [m.entity.name for m in mentions if m.entity.type in {"drug", "drug_class"}]
+        if drugs and (context is not None or len(drugs) >= 2):
+            context = context or PatientContext()
+            report = ConflictChecker(self.graph).check(
+                context.conditions, context.allergies, [*context.medications, *drugs]
+            )
+            for conflict in report.conflicts[:5]:
+                pair = " 与 ".join(conflict.items)
+                why = conflict.note or conflict.type
+                text = f"【{conflict.severity.value}】{pair}：{why}（{conflict.explanation}）"
+                sentences.append(
+                    AnswerSentence(text=text, citations=[cite(text, conflict.source, conflict.review_status)])
+                )
+        return sentences
+
+
+_NOT_ANSWERS = {"出处", "参考文献", "References", "references"}
+_LABEL = {
+    Relation.belongs_to_department: "就诊科室",
+    Relation.has_symptom: "主要症状",
+    Relation.needs_check: "关键检查",
+    Relation.treated_by: "常用药物",
+}
+
+
+def _fuse(rounds: list[list[Hit]], k: int) -> list[Hit]:
+    score: dict[str, float] = defaultdict(float)
+    first: dict[str, Hit] = {}
+    for hits in rounds:
+        for rank, hit in enumerate(hits):
+            score[hit.chunk_id] += 1 / (RRF_K + rank + 1)
+            first.setdefault(hit.chunk_id, hit)
+    ordered = sorted(score, key=lambda c: -score[c])[:k]
+    return [first[c].model_copy(update={"score": round(score[c], 6)}) for c in ordered]
+
+
+def _composed(answer: Answer, composer: Composer) -> Answer:
+    known = {e.id for e in answer.evidence}
+    try:
+        sentences = composer.compose(answer.question, answer.evidence, answer.sentences)
+    except Exception as error:  # the model's failure must not lose the specialist answer
+        return answer.model_copy(update={"composer_note": f"{composer.name} failed: {type(error).__name__}"})
+    uncited = [s.text for s in sentences if not s.citations or not set(s.citations) <= known]
+    if not sentences or uncited:
+        note = f"{composer.name} rejected: {len(uncited)} sentence(s) without valid citations"
+        return answer.model_copy(update={"composer_note": note})
+    return answer.model_copy(
+        update={"sentences": sentences, "engine": f"llm:{composer.name} over specialist evidence"}
+    )

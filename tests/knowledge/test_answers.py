@@ -1,0 +1,127 @@
+"""Cited answers over the shipped packs: every sentence cites evidence that exists; graph facts and
+conflict checks join passages; a low-confidence question gets a second, expanded round; the LLM seam
+accepts only cited sentences."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from medfusion.graph.model import EntityType, Relation, Triple
+from medfusion.graph.store import GraphStore
+from medfusion.knowledge import packs
+from medfusion.knowledge.answers import Answer, Answerer, AnswerSentence, Evidence, PatientContext
+from medfusion.knowledge.base import KnowledgeBase
+from medfusion.store.database import Database
+
+
+@pytest.fixture(scope="module")
+def answerer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Answerer]:
+    db = Database(f"sqlite:///{tmp_path_factory.mktemp('answers') / 'kb.db'}")
+    db.upgrade()
+    for path in packs.shipped():
+        packs.install(db, path)
+    yield Answerer(KnowledgeBase(db), GraphStore(db))
+    db.dispose()
+
+
+def _every_sentence_is_cited(answer: Answer) -> None:
+    ids = {e.id for e in answer.evidence}
+    assert answer.sentences and all(set(s.citations) <= ids for s in answer.sentences)
+    assert answer.status == "needs_clinician_confirmation" and answer.engine.startswith("specialist")
+
+
+def test_quoted_sentences_point_at_their_exact_span(answerer: Answerer) -> None:
+    answer = answerer.answer("痛风急性发作怎么治疗")
+    _every_sentence_is_cited(answer)
+    assert any("秋水仙碱" in s.text for s in answer.sentences)
+    db = answerer.kb.db
+    for sentence in answer.sentences:
+        if sentence.location is None:
+            continue
+        evidence = next(e for e in answer.evidence if e.id == sentence.citations[0])
+        assert evidence.kind == "passage" and evidence.source.startswith("pack:starter-diseases/")
+        document = KnowledgeBase(db).search(sentence.text, k=1)[0]
+        assert document.source == evidence.source
+        loc = sentence.location
+        assert loc.end - loc.start == len(sentence.text) and loc.start >= evidence.citation.start  # type: ignore[union-attr]
+
+
+def test_graph_facts_and_conflicts_join_the_answer(answerer: Answerer) -> None:
+    answer = answerer.answer("哮喘病人能用普萘洛尔吗", PatientContext(conditions=["支气管哮喘"]))
+    _every_sentence_is_cited(answer)
+    conflict = next(s for s in answer.sentences if "contraindicated" in s.text)
+    cited = next(e for e in answer.evidence if e.id == conflict.citations[0])
+    assert (
+        cited.kind == "graph" and "GINA" in cited.source and cited.review_status == "needs_clinician_review"
+    )
+    department = answerer.answer("心房颤动应该挂什么科")
+    assert any("心房颤动的就诊科室：心血管内科" in s.text for s in department.sentences)
+
+
+def test_symptoms_point_to_diseases_and_departments(answerer: Answerer) -> None:
+    answer = answerer.answer("咳嗽咳痰发热应该看哪个科")
+    _every_sentence_is_cited(answer)
+    assert any("提示的可能疾病" in s.text and "呼吸与危重症医学科" in s.text for s in answer.sentences)
+
+
+def test_low_confidence_triggers_a_second_round_with_graph_synonyms(answerer: Answerer) -> None:
+    graph = answerer.graph
+    graph.add(
+        [
+            Triple(
+                head="鼓包气病",
+                head_type=EntityType.disease,
+                relation=Relation.synonym_of,
+                tail="腹股沟疝",
+                tail_type=EntityType.disease,
+                source="test synonyms",
+            )
+        ]
+    )
+    answer = answerer.answer("鼓包气病")
+    assert answer.rounds == 2 and "腹股沟疝" in answer.expanded_terms
+    assert any(e.source == "pack:starter-diseases/腹股沟疝" for e in answer.evidence)
+
+
+def test_nothing_is_invented_when_nothing_is_known(answerer: Answerer) -> None:
+    answer = answerer.answer("量子引力的弦论解释")
+    assert answer.sentences == [] and answer.confidence < 0.35
+
+
+class _Composer:
+    def __init__(self, cite: list[str]) -> None:
+        self.name = "fake-llm"
+        self.cite = cite
+
+    def compose(
+        self, question: str, evidence: list[Evidence], draft: list[AnswerSentence]
+    ) -> list[AnswerSentence]:
+        return [AnswerSentence(text="综合：" + draft[0].text, citations=self.cite)]
+
+
+def test_the_llm_seam_accepts_only_cited_sentences(answerer: Answerer) -> None:
+    good = answerer.answer("痛风急性发作怎么治疗", composer=_Composer(["K1"]))
+    assert good.engine == "llm:fake-llm over specialist evidence" and good.sentences[0].text.startswith(
+        "综合"
+    )
+    bad = answerer.answer("痛风急性发作怎么治疗", composer=_Composer(["K99"]))
+    assert bad.engine.startswith("specialist") and "rejected" in (bad.composer_note or "")
+
+
+def test_cli_ask_json(
+    answerer: Answerer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from medfusion.settings import get_settings
+    from tests.cli.test_cli import run
+
+    monkeypatch.setenv("MEDFUSION_DATABASE_URL", answerer.kb.db.url)
+    get_settings.cache_clear()
+    code, out, _ = run(["kb", "ask", "华法林和布洛芬能一起吃吗", "--json"], capsys)
+    answer = json.loads(out)
+    assert code == 0 and any("major" in s["text"] for s in answer["sentences"])
+    code, _, err = run(["kb", "ask", "  "], capsys)
+    assert code != 0 and "question" in err
