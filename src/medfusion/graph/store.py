@@ -243,16 +243,16 @@ class GraphStore:
                 query = query.where(GraphEntityRow.type.in_(wanted))
             found = [_entity(r) for r in session.execute(query).scalars()]
             alias, preferred = aliased(GraphEntityRow), aliased(GraphEntityRow)
-            query = (
+            via_alias = (
                 select(alias.id, preferred)
                 .join(GraphRelationRow, GraphRelationRow.tail_id == preferred.id)
                 .join(alias, alias.id == GraphRelationRow.head_id)
                 .where(GraphRelationRow.relation == Relation.synonym_of.value, alias.name == term)
             )
             if wanted:
-                query = query.where(preferred.type.in_(wanted))
+                via_alias = via_alias.where(preferred.type.in_(wanted))
             aliases: set[str] = set()
-            for alias_id, row in session.execute(query).all():
+            for alias_id, row in session.execute(via_alias).all():
                 aliases.add(alias_id)
                 found.append(_entity(row))
         # an alias stands for its preferred entity, not for itself
