@@ -85,11 +85,11 @@ def run(sample_size: int = 500) -> dict[str, Any]:
         )
     ingest_seconds = time.perf_counter() - started
 
-    def served(name: str, channels: tuple[str, ...]) -> None:
+    def served(name: str, channels: tuple[str, ...], engine: Any = kb) -> None:
         ranks: list[int | None] = []
         started = time.perf_counter()
         for i, question in zip(sample, questions, strict=True):
-            sources = [h.source for h in kb.search(question, k=10, channels=channels)]
+            sources = [h.source for h in engine.search(question, k=10, channels=channels)]
             ranks.append(sources.index(f"triage:{i}") + 1 if f"triage:{i}" in sources else None)
         seconds = time.perf_counter() - started
         out[name] = {**_metrics(ranks), "query_ms": round(seconds / len(sample) * 1000, 2)}
@@ -111,4 +111,44 @@ def run(sample_size: int = 500) -> dict[str, Any]:
         print("  retrieval embedding", out["embedding"], flush=True)
         served("dense_e5_small", ("dense",))
         served("hybrid_sparse_dense_rrf", ("words", "bigrams", "dense"))
+    pg = os.environ.get("MEDFUSION_BENCH_PG_URL")
+    if pg:
+        out.update(_postgres_backend(pg, kb, rows, served))
     return out
+
+
+def _postgres_backend(base: str, memory_kb: Any, rows: list[dict[str, str]], served: Any) -> dict[str, Any]:
+    """The same corpus in a throwaway PostgreSQL database, ranked by the postgres backend (full-text for the
+    sparse side); the vectors are copied by chunk id, so nothing is embedded twice."""
+    from benchmarks.population import create_pg, drop_pg
+    from medfusion.knowledge import embeddings
+    from medfusion.knowledge.base import KnowledgeBase
+    from medfusion.knowledge.documents import Authority, DocType, DocumentMeta
+    from medfusion.store.database import Database
+
+    url, name = create_pg(base)
+    result: dict[str, Any] = {}
+    try:
+        db = Database(url)
+        db.upgrade()
+        kb = KnowledgeBase(db, backend="postgres")
+        started = time.perf_counter()
+        for i, row in enumerate(rows):
+            meta = DocumentMeta(
+                source=f"triage:{i}",
+                title=row["title"][:100],
+                doc_type=DocType.faq,
+                authority=Authority.general,
+            )
+            kb.ingest_text(row["answer"], meta)
+        result["pg_ingest_seconds"] = round(time.perf_counter() - started, 1)
+        ids, matrix = embeddings.load_vectors(memory_kb.db)
+        for start in range(0, len(ids), 1000):
+            embeddings.store_vectors(db, ids[start : start + 1000], matrix[start : start + 1000])
+        served("pg_fulltext_sparse_rrf", ("words", "bigrams"), kb)
+        if ids:
+            served("pg_fulltext_hybrid_dense_rrf", ("words", "bigrams", "dense"), kb)
+        db.dispose()
+    finally:
+        drop_pg(base, name)
+    return result

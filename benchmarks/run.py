@@ -175,7 +175,21 @@ def bench_retrieval() -> dict[str, Any]:
     return retrieval.run()
 
 
+def bench_graph() -> dict[str, Any]:
+    from benchmarks import graph_eval
+
+    return graph_eval.run(int(os.environ.get("MEDFUSION_BENCH_GRAPH_PLANS", "1000")))
+
+
+def bench_search_scale() -> dict[str, Any]:
+    from benchmarks import search_scale
+
+    return search_scale.run()
+
+
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
+    "graph": bench_graph,
+    "search_scale": bench_search_scale,
     "deid": bench_deid,
     "retrieval": bench_retrieval,
     "id_numbers": bench_id_numbers,

@@ -10,6 +10,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +24,9 @@ class Settings(BaseSettings):
         default=None, description="sqlite:///… or postgresql://…; default is SQLite under data_dir."
     )
     shared_data: Path = Field(default=Path("../shared/data"), description="Public datasets folder.")
+    kb_backend: Literal["memory", "postgres"] = Field(
+        default="memory", description="Retrieval backend: in-process, or PostgreSQL full-text (sparse side)."
+    )
     autoload_packs: bool = Field(
         default=True, description="Install the knowledge packs shipped in the repo on first use."
     )

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from medfusion.errors import InvalidInput
 from medfusion.knowledge.base import KnowledgeBase, SearchFilters
 from medfusion.knowledge.chunking import chunk_text
 from medfusion.knowledge.documents import Authority, DocType, DocumentMeta
@@ -64,9 +65,12 @@ def test_readers_handle_encodings_html_and_bad_files(tmp_path: Path) -> None:
             read_document(path)
 
 
-@pytest.fixture
-def kb(db: Database) -> KnowledgeBase:
-    return KnowledgeBase(db)
+@pytest.fixture(params=["memory", "postgres"])
+def kb(db: Database, request: pytest.FixtureRequest) -> KnowledgeBase:
+    """The same tests on every retrieval backend (PostgreSQL full-text needs a PostgreSQL database)."""
+    if request.param == "postgres" and db.dialect != "postgresql":
+        pytest.skip("the postgres backend runs on the PostgreSQL database")
+    return KnowledgeBase(db, backend=request.param)
 
 
 def test_ingest_search_cite_update_delete(kb: KnowledgeBase) -> None:
@@ -153,3 +157,11 @@ def test_embedding_after_a_search_refreshes_the_index() -> None:
     assert all("dense" not in h.channels for h in kb.search("食盐", k=3))
     kb.embed(executor="inline")
     assert any("dense" in h.channels for h in kb.search("食盐", k=3))
+
+
+def test_backend_choice_is_checked(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'kb.db'}")
+    with pytest.raises(InvalidInput, match="PostgreSQL"):
+        KnowledgeBase(db, backend="postgres")
+    with pytest.raises(InvalidInput, match="unknown backend"):
+        KnowledgeBase(db, backend="elastic")

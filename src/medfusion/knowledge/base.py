@@ -3,9 +3,9 @@
 Ingestion is one transaction per document, so an interrupted ingest leaves no half-indexed document.
 Chunks are stored once per content hash — an identical passage in two guidelines is one chunk with two
 references, each keeping its own source, section and span — and near-duplicates that differ only in spacing
-and punctuation are merged the same way. The sparse index (BM25 over word tokens and over character bigrams,
-fused by reciprocal rank) is rebuilt in memory from stored tokens when the knowledge base changes; nothing is
-re-read or re-tokenised.
+and punctuation are merged the same way. Search fuses, by reciprocal rank, BM25 over word tokens, BM25 over
+character bigrams and the dense channel, each ranked by a backend (:mod:`medfusion.knowledge.backends`: in
+memory by default, PostgreSQL full-text for the sparse side at scale); tokens are stored at ingest.
 """
 
 from __future__ import annotations
@@ -13,23 +13,22 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 from collections import defaultdict
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from medfusion.knowledge import embeddings, tokens
+from medfusion.knowledge.backends import Backend, backend_for
 from medfusion.knowledge.chunking import chunk_text
 from medfusion.knowledge.documents import Authority, Citation, DocType, DocumentMeta, Hit
 from medfusion.knowledge.readers import read_document
 from medfusion.store.database import Database
-from medfusion.store.tables import KbChunkRefRow, KbChunkRow, KbDocumentRow, KbVectorRow
+from medfusion.store.tables import KbChunkRefRow, KbChunkRow, KbDocumentRow
 
 RRF_K = 60
 # The dense channel counts three times a sparse one in the fusion: chosen on a tuning split of
@@ -68,11 +67,11 @@ def _normalised(text: str) -> str:
 
 
 class KnowledgeBase:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, backend: str | None = None) -> None:
+        from medfusion.settings import get_settings
+
         self.db = db
-        self._index: Any = None
-        self._version: tuple[int, int, int] | None = None
-        self._lock = threading.Lock()
+        self.backend: Backend = backend_for(db, backend or get_settings().kb_backend)
 
     # --- ingestion ---------------------------------------------------------------------------
     def ingest_file(self, path: Path, meta: DocumentMeta | None = None) -> IngestResult:
@@ -219,74 +218,6 @@ class KnowledgeBase:
             }
 
     # --- search ------------------------------------------------------------------------------
-    def _current_version(self) -> tuple[int, int, int]:
-        """Changes whenever documents or vectors change, so the in-memory index is never stale."""
-        with self.db.read_session() as session:
-            count = session.execute(select(func.count()).select_from(KbChunkRefRow)).scalar_one()
-            latest = session.execute(select(func.max(KbDocumentRow.ingested_at))).scalar_one()
-            vectors = session.execute(select(func.count()).select_from(KbVectorRow)).scalar_one()
-        return count, int(latest.timestamp() * 1e6) if latest else 0, vectors
-
-    def _ensure_index(self) -> Any:
-        import bm25s
-
-        version = self._current_version()
-        with self._lock:
-            if self._index is not None and self._version == version:
-                return self._index
-            with self.db.read_session() as session:
-                chunk_rows = session.execute(
-                    select(
-                        KbChunkRow.id, KbChunkRow.text, KbChunkRow.word_tokens, KbChunkRow.bigram_tokens
-                    ).order_by(KbChunkRow.id)
-                ).all()
-                refs: dict[str, list[dict[str, Any]]] = defaultdict(list)
-                for ref, doc in session.execute(
-                    select(KbChunkRefRow, KbDocumentRow).join(
-                        KbDocumentRow, KbDocumentRow.id == KbChunkRefRow.document_id
-                    )
-                ).all():
-                    refs[ref.chunk_id].append(
-                        {
-                            "document_id": doc.id,
-                            "source": doc.source,
-                            "title": doc.title,
-                            "section": ref.section,
-                            "start": ref.start,
-                            "end": ref.end,
-                            "doc_type": doc.doc_type,
-                            "authority": doc.authority,
-                            "department": doc.department,
-                            "published": doc.published,
-                        }
-                    )
-            channels = {}
-            for name, column in (("words", 2), ("bigrams", 3)):
-                corpus = [row[column].split() or ["∅"] for row in chunk_rows]
-                retriever = bm25s.BM25()
-                if corpus:
-                    retriever.index(corpus, show_progress=False)
-                channels[name] = retriever
-            ids = [r[0] for r in chunk_rows]
-            vector_ids, matrix = embeddings.load_vectors(self.db)
-            dense = None
-            if vector_ids:
-                position = {chunk_id: i for i, chunk_id in enumerate(ids)}
-                pairs = [(position[c], i) for i, c in enumerate(vector_ids) if c in position]
-                dense = {
-                    "positions": np.array([p for p, _ in pairs]),
-                    "matrix": matrix[[i for _, i in pairs]],
-                }
-            self._index = {
-                "ids": ids,
-                "texts": [r[1] for r in chunk_rows],
-                "refs": refs,
-                "channels": channels,
-                "dense": dense,
-            }
-            self._version = version
-            return self._index
-
     def search(
         self,
         query: str,
@@ -296,73 +227,73 @@ class KnowledgeBase:
         channels: tuple[str, ...] = ("words", "bigrams", "dense"),
     ) -> list[Hit]:
         """Reciprocal-rank fusion of the chosen channels; ``dense`` joins once chunks are embedded
-        (``medfusion kb embed``)."""
-        index = self._ensure_index()
-        ids: list[str] = index["ids"]
-        if not ids or not query.strip():
+        (``medfusion kb embed``). The backend ranks chunk ids; texts and citations come from the database."""
+        if not query.strip():
             return []
-        fused: dict[int, float] = defaultdict(float)
-        ranks: dict[int, dict[str, int]] = defaultdict(dict)
-        dense = index["dense"]
-        if "dense" in channels and dense is not None:
-            scores = dense["matrix"] @ embeddings.embed_query(query)
-            order = np.argsort(-scores)[:depth]
-            for rank, row in enumerate(order):
-                position = int(dense["positions"][row])
-                fused[position] += DENSE_WEIGHT / (RRF_K + rank + 1)
-                ranks[position]["dense"] = rank + 1
-        for name, query_tokens, weight in (
-            ("words", tokens.words(query), 1.0),
-            ("bigrams", tokens.bigrams(query), 1.0),
-        ):
-            if not query_tokens or name not in channels:
-                continue
-            retriever = index["channels"][name]
-            top = min(depth, len(ids))
-            found, _scores = retriever.retrieve([query_tokens], k=top, show_progress=False)
-            for rank, position in enumerate(found[0]):
-                fused[int(position)] += weight / (RRF_K + rank + 1)
-                ranks[int(position)][name] = rank + 1
+        plan: list[tuple[str, list[str], Any, float]] = []
+        if "dense" in channels and self.backend.has_dense():
+            plan.append(("dense", [], embeddings.embed_query(query), DENSE_WEIGHT))
+        for name, query_tokens in (("words", tokens.words(query)), ("bigrams", tokens.bigrams(query))):
+            if name in channels and query_tokens:
+                plan.append((name, query_tokens, None, 1.0))
+        fused: dict[str, float] = defaultdict(float)
+        ranks: dict[str, dict[str, int]] = defaultdict(dict)
+        for name, query_tokens, vector, weight in plan:
+            for rank, chunk in enumerate(self.backend.ranked(name, query_tokens, vector, depth)):
+                fused[chunk] += weight / (RRF_K + rank + 1)
+                ranks[chunk][name] = rank + 1
+        order = sorted(fused, key=lambda c: -fused[c])
         hits: list[Hit] = []
-        for position, score in sorted(fused.items(), key=lambda kv: -kv[1]):
-            chunk_id = ids[position]
-            for ref in index["refs"].get(chunk_id, []):
-                if not _passes(ref, filters):
-                    continue
-                hits.append(
-                    Hit(
-                        chunk_id=chunk_id,
-                        score=round(score, 6),
-                        text=index["texts"][position],
-                        source=ref["source"],
-                        citation=Citation(
-                            document_id=ref["document_id"],
-                            source=ref["source"],
-                            title=ref["title"],
-                            section=ref["section"],
-                            start=ref["start"],
-                            end=ref["end"],
-                        ),
-                        doc_type=DocType(ref["doc_type"]),
-                        authority=Authority(ref["authority"]),
-                        channels=ranks[position],
+        for start in range(0, len(order), 50):
+            batch = order[start : start + 50]
+            found = self._materialise(batch, filters)
+            for chunk in batch:
+                if chunk in found:
+                    hit = found[chunk]
+                    hits.append(
+                        hit.model_copy(update={"score": round(fused[chunk], 6), "channels": ranks[chunk]})
                     )
-                )
-                break
-            if len(hits) >= k:
-                break
+                    if len(hits) >= k:
+                        return hits
         return hits
 
-
-def _passes(ref: dict[str, Any], filters: SearchFilters | None) -> bool:
-    if filters is None:
-        return True
-    if filters.doc_type and ref["doc_type"] != filters.doc_type.value:
-        return False
-    if filters.authority and ref["authority"] != filters.authority.value:
-        return False
-    if filters.department and ref["department"] != filters.department:
-        return False
-    return not (
-        filters.published_after and (ref["published"] is None or ref["published"] < filters.published_after)
-    )
+    def _materialise(self, chunk_ids: list[str], filters: SearchFilters | None) -> dict[str, Hit]:
+        """Each chunk's text and its first reference (earliest-ingested document) that passes the filters."""
+        query = (
+            select(KbChunkRow.id, KbChunkRow.text, KbChunkRefRow, KbDocumentRow)
+            .join(KbChunkRefRow, KbChunkRefRow.chunk_id == KbChunkRow.id)
+            .join(KbDocumentRow, KbDocumentRow.id == KbChunkRefRow.document_id)
+            .where(KbChunkRow.id.in_(chunk_ids))
+            .order_by(KbDocumentRow.ingested_at, KbDocumentRow.id, KbChunkRefRow.start)
+        )
+        if filters is not None:
+            if filters.doc_type:
+                query = query.where(KbDocumentRow.doc_type == filters.doc_type.value)
+            if filters.authority:
+                query = query.where(KbDocumentRow.authority == filters.authority.value)
+            if filters.department:
+                query = query.where(KbDocumentRow.department == filters.department)
+            if filters.published_after:
+                query = query.where(KbDocumentRow.published >= filters.published_after)
+        found: dict[str, Hit] = {}
+        with self.db.read_session() as session:
+            for chunk, body, ref, doc in session.execute(query).all():
+                if chunk in found:
+                    continue
+                found[chunk] = Hit(
+                    chunk_id=chunk,
+                    score=0.0,
+                    text=body,
+                    source=doc.source,
+                    citation=Citation(
+                        document_id=doc.id,
+                        source=doc.source,
+                        title=doc.title,
+                        section=ref.section,
+                        start=ref.start,
+                        end=ref.end,
+                    ),
+                    doc_type=DocType(doc.doc_type),
+                    authority=Authority(doc.authority),
+                )
+        return found

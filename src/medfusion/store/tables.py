@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
@@ -199,6 +200,18 @@ class KbChunkRow(Base):
     norm_hash: Mapped[str] = mapped_column(String(32), index=True)
     word_tokens: Mapped[str] = mapped_column(Text)
     bigram_tokens: Mapped[str] = mapped_column(Text)
+
+    # PostgreSQL full-text over the stored tokens (migration 0007); SQLite ranks in memory instead
+    __table_args__ = (
+        Index(
+            "ix_kb_chunks_words_fts", sql_text("to_tsvector('simple', word_tokens)"), postgresql_using="gin"
+        ).ddl_if(dialect="postgresql"),
+        Index(
+            "ix_kb_chunks_bigrams_fts",
+            sql_text("to_tsvector('simple', bigram_tokens)"),
+            postgresql_using="gin",
+        ).ddl_if(dialect="postgresql"),
+    )
 
 
 class KbChunkRefRow(Base):
