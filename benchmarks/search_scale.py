@@ -1,7 +1,7 @@
 """Search at scale on synthetic data: the sparse side at 100k and 1M chunks — ours (bm25s over the stored
 tokens, as the knowledge base builds it) side by side with rank_bm25 and SQLite FTS5 on the same tokens —
-and the dense side (exact inner product over a float32 matrix, as the embedded backend does) at 100k and
-1M synthetic 384-dimension vectors.
+and the dense side at 100k and 1M synthetic 384-dimension vectors — the embedded backend's exact inner
+product over a float32 matrix side by side with the scale-out backend's milvus-lite collection.
 
 Each engine is built in its own forked process, so its memory is measured alone (resident-set growth
 while building). Queries: 3–5 tokens drawn from the corpus's own distribution; p50/p95 of single queries.
@@ -13,9 +13,11 @@ import multiprocessing as mp
 import os
 import sqlite3
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -142,10 +144,45 @@ def _dense(n: int) -> dict[str, Any]:
     }
 
 
+def _milvus(n: int) -> dict[str, Any]:
+    """The scale-out dense backend's engine: a milvus-lite collection (FLAT, inner product)."""
+    from pymilvus import DataType, MilvusClient
+
+    rng = np.random.default_rng(1)
+    matrix = rng.standard_normal((n, DIM), dtype=np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    with tempfile.TemporaryDirectory() as folder:
+        client = MilvusClient(str(Path(folder) / "bench.db"))
+        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+        index = client.prepare_index_params()
+        index.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
+        client.create_collection("bench", schema=schema, index_params=index)
+        before = _rss_mb()
+        started = time.perf_counter()
+        for start in range(0, n, 5000):
+            block = matrix[start : start + 5000]
+            client.insert("bench", [{"id": start + i, "vector": v.tolist()} for i, v in enumerate(block)])
+        client.flush("bench")
+        build = time.perf_counter() - started
+        memory = _rss_mb() - before
+        queries = rng.standard_normal((100, DIM), dtype=np.float32)
+        client.search("bench", data=[queries[0].tolist()], limit=TOP)  # first search loads the segment
+        timing = _timed(list(queries), lambda q: client.search("bench", data=[q.tolist()], limit=TOP))  # type: ignore[arg-type]
+        client.close()
+    return {
+        "engine": "milvus-lite FLAT (pymilvus)",
+        "build_s": round(build, 2),
+        "memory_mb": round(memory),
+        **timing,
+    }
+
+
 def _child(conn: Connection, job: str, n: int) -> None:
     try:
-        if job == "dense":
-            conn.send(_dense(n))
+        if job in ("dense", "milvus"):
+            conn.send(_dense(n) if job == "dense" else _milvus(n))
             return
         docs, queries = corpus(n)
         conn.send({"ours": _ours, "rank_bm25": _rank_bm25, "fts5": _fts5}[job](docs, queries))
@@ -167,5 +204,5 @@ def run() -> dict[str, Any]:
     out: dict[str, Any] = {"chunk_tokens": "40-80 Zipf-distributed pseudo-words", "dim": DIM}
     for n in sizes:
         out[f"sparse_{n}"] = [_isolated(job, n) for job in ("ours", "rank_bm25", "fts5")]
-        out[f"dense_{n}"] = _isolated("dense", n)
+        out[f"dense_{n}"] = [_isolated("dense", n), _isolated("milvus", n)]
     return out

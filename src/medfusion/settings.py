@@ -27,6 +27,13 @@ class Settings(BaseSettings):
     kb_backend: Literal["memory", "postgres"] = Field(
         default="memory", description="Retrieval backend: in-process, or PostgreSQL full-text (sparse side)."
     )
+    kb_dense_backend: Literal["memory", "milvus"] = Field(
+        default="memory", description="Dense retrieval: in-process matrix, or Milvus (milvus-lite or server)."
+    )
+    kb_milvus_uri: str | None = Field(
+        default=None,
+        description="Milvus URI: a local milvus-lite file (default data_dir/milvus.db) or http://…",
+    )
     autoload_packs: bool = Field(
         default=True, description="Install the knowledge packs shipped in the repo on first use."
     )

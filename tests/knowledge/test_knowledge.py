@@ -67,10 +67,31 @@ def test_readers_handle_encodings_html_and_bad_files(tmp_path: Path) -> None:
 
 @pytest.fixture(params=["memory", "postgres"])
 def kb(db: Database, request: pytest.FixtureRequest) -> KnowledgeBase:
-    """The same tests on every retrieval backend (PostgreSQL full-text needs a PostgreSQL database)."""
+    """The same tests on every sparse backend (PostgreSQL full-text needs a PostgreSQL database)."""
     if request.param == "postgres" and db.dialect != "postgresql":
         pytest.skip("the postgres backend runs on the PostgreSQL database")
     return KnowledgeBase(db, backend=request.param)
+
+
+@pytest.mark.parametrize("dense", ["memory", "milvus"])
+def test_dense_backends_agree_and_follow_updates(tmp_path: Path, dense: str) -> None:
+    """The same corpus and vectors give the same dense ranking in memory and in Milvus (milvus-lite), and a
+    deleted document leaves the collection before the next search."""
+    db = Database(f"sqlite:///{tmp_path / 'kb.db'}")
+    db.upgrade()
+    kb = KnowledgeBase(db, dense=dense)
+    kb.ingest_text(GUIDELINE, DocumentMeta(source="a.md", title="A"))
+    kb.ingest_text("## 运动\n每周至少150分钟中等强度有氧运动。", DocumentMeta(source="b.md", title="B"))
+    kb.embed(executor="inline")
+    hits = kb.search("每周运动多久", k=2, channels=("dense",))
+    assert hits[0].source == "b.md" and hits[0].channels == {"dense": 1}
+    reference = KnowledgeBase(db, dense="memory").search("每周运动多久", k=5, channels=("dense",))
+    assert [h.chunk_id for h in kb.search("每周运动多久", k=5, channels=("dense",))] == [
+        h.chunk_id for h in reference
+    ]
+    assert kb.delete("b.md")
+    assert all(h.source == "a.md" for h in kb.search("每周运动多久", k=5, channels=("dense",)))
+    db.dispose()
 
 
 def test_ingest_search_cite_update_delete(kb: KnowledgeBase) -> None:

@@ -1,19 +1,28 @@
 """Retrieval backends behind one interface: each channel turns a query into chunk ids, best first.
 
-- ``memory`` (default, embedded): BM25 (bm25s) over the stored word and bigram tokens, and exact inner
-  product over the cached vectors, both held in process and rebuilt when the knowledge base changes.
-- ``postgres`` (scale-out sparse side): PostgreSQL full-text search over the same stored tokens, through GIN
-  expression indexes (migration 0007), so nothing is held in process and many API workers share one index.
-  No pgvector exists on these machines, so the dense side stays in memory with it (Milvus is the planned
-  scale-out dense backend).
+Sparse side (BM25-style over the word and bigram tokens stored at ingest):
 
-The knowledge base fuses the channels by reciprocal rank and reads the winning chunks' texts and sources
-from the database, so every backend yields the same hits with the same citations.
+- ``memory`` (default, embedded): bm25s in process, rebuilt when the knowledge base changes;
+- ``postgres`` (scale-out): PostgreSQL full-text search through GIN expression indexes (migration 0007), so
+  nothing is held in process and every API worker shares one index.
+
+Dense side (inner product over the vectors cached in ``kb_vectors``):
+
+- ``memory`` (default): an exact float32 matrix in process;
+- ``milvus`` (scale-out): a Milvus collection through pymilvus — milvus-lite (a local file) by default, the
+  same API against a Milvus server when ``MEDFUSION_KB_MILVUS_URI`` is ``http://…``. ``kb_vectors`` stays the
+  source of truth; the collection is brought up to date (inserts and deletes) before a search.
+
+The knowledge base fuses the channels by reciprocal rank and reads the winning chunks' texts and citations
+from the database, so every backend yields hits of the same shape.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -24,22 +33,27 @@ from medfusion.knowledge import embeddings
 from medfusion.store.database import Database
 from medfusion.store.tables import KbChunkRefRow, KbChunkRow, KbDocumentRow, KbVectorRow
 
-SPARSE_CHANNELS = ("words", "bigrams")
 _COLUMNS = {"words": "word_tokens", "bigrams": "bigram_tokens"}
 
 
-class Backend(Protocol):
+class Sparse(Protocol):
     name: str
 
-    def ranked(self, channel: str, query_tokens: list[str], query_vector: Any, depth: int) -> list[str]:
-        """Chunk ids for one channel (``words``, ``bigrams`` or ``dense``), best first."""
+    def ranked(self, channel: str, query_tokens: list[str], depth: int) -> list[str]:
+        """Chunk ids for ``words`` or ``bigrams``, best first."""
         ...
 
-    def has_dense(self) -> bool: ...
+
+class Dense(Protocol):
+    name: str
+
+    def has_vectors(self) -> bool: ...
+
+    def ranked(self, vector: np.ndarray, depth: int) -> list[str]: ...
 
 
 def version(db: Database) -> tuple[int, int, int]:
-    """Changes whenever documents or vectors change, so an in-memory index is never stale."""
+    """Changes whenever documents or vectors change, so an in-process index is never stale."""
     with db.read_session() as session:
         count = session.execute(select(func.count()).select_from(KbChunkRefRow)).scalar_one()
         latest = session.execute(select(func.max(KbDocumentRow.ingested_at))).scalar_one()
@@ -47,57 +61,52 @@ def version(db: Database) -> tuple[int, int, int]:
     return count, int(latest.timestamp() * 1e6) if latest else 0, vectors
 
 
-class MemoryBackend:
-    """bm25s and a numpy matrix, rebuilt from stored tokens and cached vectors when the data change."""
-
-    name = "memory"
+class _Cached(ABC):
+    """State rebuilt from the database when :func:`version` changes."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._state: dict[str, Any] | None = None
+        self._state: Any = None
         self._version: tuple[int, int, int] | None = None
         self._lock = threading.Lock()
 
-    def _ensure(self) -> dict[str, Any]:
-        import bm25s
+    @abstractmethod
+    def _build(self) -> Any:
+        """The state for the current data."""
 
+    def state(self) -> Any:
         current = version(self.db)
         with self._lock:
-            if self._state is not None and self._version == current:
-                return self._state
-            with self.db.read_session() as session:
-                rows = session.execute(
-                    select(KbChunkRow.id, KbChunkRow.word_tokens, KbChunkRow.bigram_tokens).order_by(
-                        KbChunkRow.id
-                    )
-                ).all()
-            ids = [r[0] for r in rows]
-            channels = {}
-            for name, column in (("words", 1), ("bigrams", 2)):
-                retriever = bm25s.BM25()
-                if rows:
-                    retriever.index([r[column].split() or ["∅"] for r in rows], show_progress=False)
-                channels[name] = retriever
-            vector_ids, matrix = embeddings.load_vectors(self.db)
-            self._state = {"ids": ids, "channels": channels, "vector_ids": vector_ids, "matrix": matrix}
-            self._version = current
+            if self._state is None or self._version != current:
+                self._state = self._build()
+                self._version = current
             return self._state
 
-    def has_dense(self) -> bool:
-        return bool(self._ensure()["vector_ids"])
 
-    def ranked(self, channel: str, query_tokens: list[str], query_vector: Any, depth: int) -> list[str]:
-        state = self._ensure()
+class MemorySparse(_Cached):
+    name = "memory"
+
+    def _build(self) -> dict[str, Any]:
+        import bm25s
+
+        with self.db.read_session() as session:
+            rows = session.execute(
+                select(KbChunkRow.id, KbChunkRow.word_tokens, KbChunkRow.bigram_tokens).order_by(
+                    KbChunkRow.id
+                )
+            ).all()
+        channels = {}
+        for name, column in (("words", 1), ("bigrams", 2)):
+            retriever = bm25s.BM25()
+            if rows:
+                retriever.index([r[column].split() or ["∅"] for r in rows], show_progress=False)
+            channels[name] = retriever
+        return {"ids": [r[0] for r in rows], "channels": channels}
+
+    def ranked(self, channel: str, query_tokens: list[str], depth: int) -> list[str]:
+        state = self.state()
         ids: list[str] = state["ids"]
-        if not ids:
-            return []
-        if channel == "dense":
-            if not state["vector_ids"]:
-                return []
-            scores = state["matrix"] @ query_vector
-            order = np.argsort(-scores)[:depth]
-            return [state["vector_ids"][int(i)] for i in order]
-        if not query_tokens:
+        if not ids or not query_tokens:
             return []
         found, _ = state["channels"][channel].retrieve(
             [query_tokens], k=min(depth, len(ids)), show_progress=False
@@ -105,9 +114,7 @@ class MemoryBackend:
         return [ids[int(p)] for p in found[0]]
 
 
-class PostgresBackend(MemoryBackend):
-    """Sparse channels in PostgreSQL full-text search; the dense channel as in :class:`MemoryBackend`."""
-
+class PostgresSparse:
     name = "postgres"
 
     def __init__(self, db: Database) -> None:
@@ -116,34 +123,16 @@ class PostgresBackend(MemoryBackend):
                 "MEDFUSION_KB_BACKEND",
                 "postgres 检索后端需要 PostgreSQL 数据库 (needs a postgresql:// database)",
             )
-        super().__init__(db)
-        self._vectors: tuple[tuple[int, int, int], list[str], np.ndarray] | None = None
+        self.db = db
 
-    def _dense(self) -> tuple[list[str], np.ndarray]:
-        current = version(self.db)
-        with self._lock:
-            if self._vectors is None or self._vectors[0] != current:
-                ids, matrix = embeddings.load_vectors(self.db)
-                self._vectors = (current, ids, matrix)
-            return self._vectors[1], self._vectors[2]
-
-    def has_dense(self) -> bool:
-        return bool(self._dense()[0])
-
-    def ranked(self, channel: str, query_tokens: list[str], query_vector: Any, depth: int) -> list[str]:
-        if channel == "dense":
-            ids, matrix = self._dense()
-            if not ids:
-                return []
-            order = np.argsort(-(matrix @ query_vector))[:depth]
-            return [ids[int(i)] for i in order]
+    def ranked(self, channel: str, query_tokens: list[str], depth: int) -> list[str]:
         if not query_tokens:
             return []
         column = _COLUMNS[channel]
-        # websearch syntax never raises on odd tokens; "or" joins them (BM25-like: any term may match)
+        # websearch syntax never raises on odd tokens; "or" joins them (any term may match, as in BM25)
         query = " or ".join(f'"{t}"' for t in dict.fromkeys(query_tokens) if t.strip('"'))
         statement = text(
-            f"SELECT id FROM kb_chunks, websearch_to_tsquery('simple', :q) AS q "
+            "SELECT id FROM kb_chunks, websearch_to_tsquery('simple', :q) AS q "
             f"WHERE to_tsvector('simple', {column}) @@ q "
             f"ORDER BY ts_rank(to_tsvector('simple', {column}), q) DESC, id LIMIT :depth"
         )
@@ -151,11 +140,122 @@ class PostgresBackend(MemoryBackend):
             return [row[0] for row in session.execute(statement, {"q": query, "depth": depth})]
 
 
-def backend_for(db: Database, name: str) -> Backend:
+class MemoryDense(_Cached):
+    name = "memory"
+
+    def _build(self) -> tuple[list[str], np.ndarray]:
+        return embeddings.load_vectors(self.db)
+
+    def has_vectors(self) -> bool:
+        return bool(self.state()[0])
+
+    def ranked(self, vector: np.ndarray, depth: int) -> list[str]:
+        ids, matrix = self.state()
+        if not ids:
+            return []
+        order = np.argsort(-(matrix @ vector))[:depth]
+        return [ids[int(i)] for i in order]
+
+
+class MilvusDense(_Cached):
+    """A Milvus collection per embedding model, kept in step with ``kb_vectors``."""
+
+    name = "milvus"
+
+    def __init__(self, db: Database, uri: str, model: str = embeddings.MODEL) -> None:
+        from pymilvus import MilvusClient
+
+        super().__init__(db)
+        if not uri.startswith(("http://", "https://", "tcp://")):
+            Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        self.client = MilvusClient(uri)
+        self.model = model
+        self.collection = "kb_" + hashlib.sha256(f"{db.url}|{model}".encode()).hexdigest()[:16]
+
+    def _ensure_collection(self, dim: int) -> None:
+        from pymilvus import DataType
+
+        if self.client.has_collection(self.collection):
+            return
+        schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        index = self.client.prepare_index_params()
+        index.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
+        self.client.create_collection(self.collection, schema=schema, index_params=index)
+
+    def _present(self) -> set[str]:
+        present: set[str] = set()
+        iterator = self.client.query_iterator(
+            self.collection, batch_size=10000, filter='id != ""', output_fields=["id"]
+        )
+        while batch := iterator.next():
+            present.update(row["id"] for row in batch)
+        iterator.close()
+        return present
+
+    def _build(self) -> int:
+        """Bring the collection in step with ``kb_vectors``: insert what is new, delete what is gone."""
+        with self.db.read_session() as session:
+            wanted = set(
+                session.execute(select(KbVectorRow.chunk_id).where(KbVectorRow.model == self.model)).scalars()
+            )
+            dim = session.execute(
+                select(KbVectorRow.dim).where(KbVectorRow.model == self.model).limit(1)
+            ).scalar()
+        if dim is None:
+            return 0
+        self._ensure_collection(int(dim))
+        present = self._present()
+        gone = sorted(present - wanted)
+        if gone:
+            self.client.delete(self.collection, ids=gone)
+        fresh = sorted(wanted - present)
+        for start in range(0, len(fresh), 2000):
+            batch = fresh[start : start + 2000]
+            with self.db.read_session() as session:
+                rows = session.execute(
+                    select(KbVectorRow.chunk_id, KbVectorRow.vector).where(
+                        KbVectorRow.model == self.model, KbVectorRow.chunk_id.in_(batch)
+                    )
+                ).all()
+            self.client.insert(
+                self.collection,
+                [{"id": c, "vector": np.frombuffer(v, dtype=np.float32).tolist()} for c, v in rows],
+            )
+        if gone or fresh:
+            self.client.flush(self.collection)
+        return len(wanted)
+
+    def has_vectors(self) -> bool:
+        return bool(self.state())
+
+    def ranked(self, vector: np.ndarray, depth: int) -> list[str]:
+        if not self.state():
+            return []
+        found = self.client.search(self.collection, data=[vector.astype(np.float32).tolist()], limit=depth)
+        return [str(hit["id"]) for hit in found[0]]
+
+
+def sparse_for(db: Database, name: str) -> Sparse:
     if name == "postgres":
-        return PostgresBackend(db)
+        return PostgresSparse(db)
     if name == "memory":
-        return MemoryBackend(db)
+        return MemorySparse(db)
     raise InvalidInput.for_field(
         "MEDFUSION_KB_BACKEND", f"未知检索后端 unknown backend {name!r} (memory | postgres)"
+    )
+
+
+def dense_for(db: Database, name: str, uri: str | None = None) -> Dense:
+    if name == "milvus":
+        from medfusion.settings import get_settings
+
+        return MilvusDense(
+            db, uri or get_settings().kb_milvus_uri or str(get_settings().resolved_data_dir / "milvus.db")
+        )
+    if name == "memory":
+        return MemoryDense(db)
+    raise InvalidInput.for_field(
+        "MEDFUSION_KB_DENSE_BACKEND", f"未知向量后端 unknown dense backend {name!r} (memory | milvus)"
     )

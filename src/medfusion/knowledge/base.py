@@ -23,7 +23,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from medfusion.knowledge import embeddings, tokens
-from medfusion.knowledge.backends import Backend, backend_for
+from medfusion.knowledge.backends import Dense, Sparse, dense_for, sparse_for
 from medfusion.knowledge.chunking import chunk_text
 from medfusion.knowledge.documents import Authority, Citation, DocType, DocumentMeta, Hit
 from medfusion.knowledge.readers import read_document
@@ -67,11 +67,13 @@ def _normalised(text: str) -> str:
 
 
 class KnowledgeBase:
-    def __init__(self, db: Database, backend: str | None = None) -> None:
+    def __init__(self, db: Database, backend: str | None = None, dense: str | None = None) -> None:
         from medfusion.settings import get_settings
 
+        settings = get_settings()
         self.db = db
-        self.backend: Backend = backend_for(db, backend or get_settings().kb_backend)
+        self.sparse: Sparse = sparse_for(db, backend or settings.kb_backend)
+        self.dense: Dense = dense_for(db, dense or settings.kb_dense_backend)
 
     # --- ingestion ---------------------------------------------------------------------------
     def ingest_file(self, path: Path, meta: DocumentMeta | None = None) -> IngestResult:
@@ -230,16 +232,16 @@ class KnowledgeBase:
         (``medfusion kb embed``). The backend ranks chunk ids; texts and citations come from the database."""
         if not query.strip():
             return []
-        plan: list[tuple[str, list[str], Any, float]] = []
-        if "dense" in channels and self.backend.has_dense():
-            plan.append(("dense", [], embeddings.embed_query(query), DENSE_WEIGHT))
+        ranked: list[tuple[str, list[str], float]] = []
+        if "dense" in channels and self.dense.has_vectors():
+            ranked.append(("dense", self.dense.ranked(embeddings.embed_query(query), depth), DENSE_WEIGHT))
         for name, query_tokens in (("words", tokens.words(query)), ("bigrams", tokens.bigrams(query))):
             if name in channels and query_tokens:
-                plan.append((name, query_tokens, None, 1.0))
+                ranked.append((name, self.sparse.ranked(name, query_tokens, depth), 1.0))
         fused: dict[str, float] = defaultdict(float)
         ranks: dict[str, dict[str, int]] = defaultdict(dict)
-        for name, query_tokens, vector, weight in plan:
-            for rank, chunk in enumerate(self.backend.ranked(name, query_tokens, vector, depth)):
+        for name, chunks, weight in ranked:
+            for rank, chunk in enumerate(chunks):
                 fused[chunk] += weight / (RRF_K + rank + 1)
                 ranks[chunk][name] = rank + 1
         order = sorted(fused, key=lambda c: -fused[c])
