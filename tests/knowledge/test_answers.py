@@ -125,3 +125,42 @@ def test_cli_ask_json(
     assert code == 0 and any("major" in s["text"] for s in answer["sentences"])
     code, _, err = run(["kb", "ask", "  "], capsys)
     assert code != 0 and "question" in err
+
+
+def test_search_expansion_adds_every_name_the_entity_goes_by(answerer: Answerer) -> None:
+    from medfusion.knowledge.expansion import synonym_terms
+
+    terms = synonym_terms(answerer.graph, "心梗后胸痛")
+    assert "急性ST段抬高型心肌梗死" in terms and "心梗" not in terms
+    # an alias no document uses reaches the preferred name's document only through expansion
+    answerer.graph.add(
+        [
+            Triple(
+                head="腹沟鼓包症",
+                head_type=EntityType.disease,
+                relation=Relation.synonym_of,
+                tail="腹股沟疝",
+                tail_type=EntityType.disease,
+                source="test synonyms",
+            )
+        ]
+    )
+    sparse = ("words", "bigrams")
+    plain = answerer.kb.search("腹沟鼓包症", k=3, channels=sparse)
+    widened = answerer.kb.search(
+        "腹沟鼓包症", k=3, channels=sparse, expansions=synonym_terms(answerer.graph, "腹沟鼓包症")
+    )
+    assert "pack:starter-diseases/腹股沟疝" not in [h.source for h in plain]
+    assert widened[0].source == "pack:starter-diseases/腹股沟疝"
+
+
+def test_cli_search_expand(
+    answerer: Answerer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from medfusion.settings import get_settings
+    from tests.cli.test_cli import run
+
+    monkeypatch.setenv("MEDFUSION_DATABASE_URL", answerer.kb.db.url)
+    get_settings.cache_clear()
+    code, out, _ = run(["kb", "search", "腹沟鼓包症", "--k", "1", "--expand", "--json"], capsys)
+    assert code == 0 and json.loads(out)[0]["source"] == "pack:starter-diseases/腹股沟疝"

@@ -13,6 +13,7 @@ from medfusion.knowledge import packs
 from medfusion.knowledge.answers import Answer, Answerer, PatientContext
 from medfusion.knowledge.base import KnowledgeBase, SearchFilters
 from medfusion.knowledge.documents import Authority, DocType, Hit
+from medfusion.knowledge.expansion import synonym_terms
 
 router = APIRouter(prefix="/api/kb", tags=["knowledge 知识库"])
 _bases: dict[str, KnowledgeBase] = {}
@@ -35,9 +36,11 @@ def search(
     doc_type: Annotated[DocType | None, Query(alias="type")] = None,
     authority: Annotated[Authority | None, Query()] = None,
     department: Annotated[str | None, Query(max_length=100)] = None,
+    expand: Annotated[bool, Query(description="用图谱同义词扩展查询")] = False,
 ) -> list[Hit]:
     filters = SearchFilters(doc_type=doc_type, authority=authority, department=department)
-    return _kb(db).search(q, k=k, filters=filters)
+    expansions = synonym_terms(graph_for(db), q) if expand else None
+    return _kb(db).search(q, k=k, filters=filters, expansions=expansions)
 
 
 class AskRequest(BaseModel):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -11,6 +11,7 @@ from medfusion.graph.store import GraphStore
 from medfusion.knowledge import packs
 from medfusion.knowledge.base import KnowledgeBase, SearchFilters
 from medfusion.knowledge.documents import Authority, DocType, DocumentMeta
+from medfusion.knowledge.expansion import synonym_terms
 from medfusion.knowledge.readers import SUPPORTED
 from medfusion.store.database import Database, get_database
 
@@ -97,11 +98,22 @@ def search(
     batch: Annotated[
         Path | None, typer.Option(help='JSONL of {"id", "query"}; one JSON line of hits per query')
     ] = None,
+    expand: Annotated[
+        bool, typer.Option("--expand", help="用图谱同义词扩展查询 graph-synonym expansion")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """检索知识库 Search: every hit carries its source and a citation (document, section, character span)."""
-    kb = KnowledgeBase(_database())
+    db = _database()
+    kb = KnowledgeBase(db)
     filters = _filters(filter_ or [])
+    graph = GraphStore(db)
+
+    def run(text: str) -> list[Any]:
+        return kb.search(
+            text, k=k, filters=filters, expansions=synonym_terms(graph, text) if expand else None
+        )
+
     if batch is not None:
         for number, line in enumerate(batch.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
@@ -111,7 +123,7 @@ def search(
                 text = str(item["query"])
             except (ValueError, KeyError, TypeError):
                 raise InvalidInput.for_field(f"{batch}:{number}", 'need {"id", "query"}') from None
-            hits = kb.search(text, k=k, filters=filters)
+            hits = run(text)
             typer.echo(
                 json.dumps(
                     {"id": item.get("id"), "hits": [h.model_dump(mode="json") for h in hits]},
@@ -121,7 +133,7 @@ def search(
         return
     if not query:
         raise InvalidInput.for_field("query", "需要检索语句或 --batch (a query or --batch)")
-    hits = kb.search(query, k=k, filters=filters)
+    hits = run(query)
     if as_json:
         typer.echo(json.dumps([h.model_dump(mode="json") for h in hits], ensure_ascii=False, indent=1))
         return

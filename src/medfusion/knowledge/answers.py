@@ -27,6 +27,7 @@ from medfusion.graph.store import GraphStore, Mention
 from medfusion.knowledge import tokens
 from medfusion.knowledge.base import DENSE_WEIGHT, RRF_K, KnowledgeBase, SearchFilters
 from medfusion.knowledge.documents import Citation, Hit
+from medfusion.knowledge.expansion import synonym_terms
 
 SPECIALIST = "specialist: extractive retrieval + knowledge graph"
 LOW_CONFIDENCE = 0.35
@@ -103,20 +104,13 @@ class Answerer:
         self.graph = graph
 
     def _expansions(self, question: str, mentions: list[Mention]) -> list[str]:
-        terms: list[str] = []
-        for mention in mentions:
-            for name in self.graph.synonyms(mention.entity.name):
-                if name not in question and name not in terms:
-                    terms.append(name)
+        terms = synonym_terms(self.graph, question)
         symptoms = [m.entity.name for m in mentions if m.entity.type == EntityType.symptom.value]
         if len(symptoms) >= 2:
             terms += [
                 c.disease for c in self.graph.diseases_for_symptoms(symptoms, k=2) if c.disease not in terms
             ]
         return terms[:12]
-
-    def _retrieve(self, query: str, k: int, filters: SearchFilters | None) -> list[Hit]:
-        return self.kb.search(query, k=k, filters=filters)
 
     def answer(
         self,
@@ -128,14 +122,14 @@ class Answerer:
     ) -> Answer:
         question = question.strip()
         mentions = self.graph.mentions(question)
-        hits = self._retrieve(question, k, filters)
+        hits = self.kb.search(question, k=k, filters=filters)
         confidence = self._confidence(question, hits)
         rounds, expanded = 1, []
         if confidence < LOW_CONFIDENCE:
             expanded = self._expansions(question, mentions)
             if expanded:
                 rounds = 2
-                second = self._retrieve(f"{question} {' '.join(expanded)}", k, filters)
+                second = self.kb.search(question, k=k, filters=filters, expansions=expanded)
                 hits = _fuse([hits, second], k)
                 confidence = max(confidence, self._confidence(question, hits, extra=expanded))
         evidence: list[Evidence] = []

@@ -227,15 +227,21 @@ class KnowledgeBase:
         filters: SearchFilters | None = None,
         depth: int = 100,
         channels: tuple[str, ...] = ("words", "bigrams", "dense"),
+        expansions: list[str] | None = None,
     ) -> list[Hit]:
         """Reciprocal-rank fusion of the chosen channels; ``dense`` joins once chunks are embedded
-        (``medfusion kb embed``). The backend ranks chunk ids; texts and citations come from the database."""
+        (``medfusion kb embed``). ``expansions`` (e.g. graph synonyms) are appended to the query.
+        The backend ranks chunk ids; texts and citations come from the database."""
         if not query.strip():
             return []
+        query = " ".join([query, *(expansions or [])])
         ranked: list[tuple[str, list[str], float]] = []
         if "dense" in channels and self.dense.has_vectors():
             ranked.append(("dense", self.dense.ranked(embeddings.embed_query(query), depth), DENSE_WEIGHT))
-        for name, query_tokens in (("words", tokens.words(query)), ("bigrams", tokens.bigrams(query))):
+        for name, query_tokens in (
+            ("words", tokens.words(query)),
+            ("bigrams", tokens.bigrams(query)),
+        ):
             if name in channels and query_tokens:
                 ranked.append((name, self.sparse.ranked(name, query_tokens, depth), 1.0))
         fused: dict[str, float] = defaultdict(float)

@@ -1,0 +1,18 @@
+"""Query expansion through the graph's synonyms: the entities a query names are found (forward maximum
+matching over names and aliases) and every other name they go by is added — 发烧 brings 发热, 心梗 brings
+急性心肌梗死 — so a passage that uses the clinician's word and one that uses the patient's both match."""
+
+from __future__ import annotations
+
+from medfusion.graph.store import GraphStore
+
+MAX_TERMS = 8
+
+
+def synonym_terms(graph: GraphStore, query: str, limit: int = MAX_TERMS) -> list[str]:
+    terms: list[str] = []
+    for mention in graph.mentions(query):
+        for name in graph.synonyms(mention.entity.name):
+            if name not in query and name not in terms:
+                terms.append(name)
+    return terms[:limit]
