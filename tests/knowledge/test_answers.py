@@ -28,6 +28,19 @@ def answerer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Answerer]:
     db.dispose()
 
 
+def _alias(graph: GraphStore, alias: str, preferred: str) -> None:
+    """A synonym no document uses (idempotent), so only expansion can reach the preferred name."""
+    triple = Triple(
+        head=alias,
+        head_type=EntityType.disease,
+        relation=Relation.synonym_of,
+        tail=preferred,
+        tail_type=EntityType.disease,
+        source="test synonyms",
+    )
+    graph.add([triple])
+
+
 def _every_sentence_is_cited(answer: Answer) -> None:
     ids = {e.id for e in answer.evidence}
     assert answer.sentences and all(set(s.citations) <= ids for s in answer.sentences)
@@ -69,19 +82,7 @@ def test_symptoms_point_to_diseases_and_departments(answerer: Answerer) -> None:
 
 
 def test_low_confidence_triggers_a_second_round_with_graph_synonyms(answerer: Answerer) -> None:
-    graph = answerer.graph
-    graph.add(
-        [
-            Triple(
-                head="鼓包气病",
-                head_type=EntityType.disease,
-                relation=Relation.synonym_of,
-                tail="腹股沟疝",
-                tail_type=EntityType.disease,
-                source="test synonyms",
-            )
-        ]
-    )
+    _alias(answerer.graph, "鼓包气病", "腹股沟疝")
     answer = answerer.answer("鼓包气病")
     assert answer.rounds == 2 and "腹股沟疝" in answer.expanded_terms
     assert any(e.source == "pack:starter-diseases/腹股沟疝" for e in answer.evidence)
@@ -133,18 +134,7 @@ def test_search_expansion_adds_every_name_the_entity_goes_by(answerer: Answerer)
     terms = synonym_terms(answerer.graph, "心梗后胸痛")
     assert "急性ST段抬高型心肌梗死" in terms and "心梗" not in terms
     # an alias no document uses reaches the preferred name's document only through expansion
-    answerer.graph.add(
-        [
-            Triple(
-                head="腹沟鼓包症",
-                head_type=EntityType.disease,
-                relation=Relation.synonym_of,
-                tail="腹股沟疝",
-                tail_type=EntityType.disease,
-                source="test synonyms",
-            )
-        ]
-    )
+    _alias(answerer.graph, "腹沟鼓包症", "腹股沟疝")
     sparse = ("words", "bigrams")
     plain = answerer.kb.search("腹沟鼓包症", k=3, channels=sparse)
     widened = answerer.kb.search(
@@ -160,6 +150,7 @@ def test_cli_search_expand(
     from medfusion.settings import get_settings
     from tests.cli.test_cli import run
 
+    _alias(answerer.graph, "腹沟鼓包症", "腹股沟疝")
     monkeypatch.setenv("MEDFUSION_DATABASE_URL", answerer.kb.db.url)
     get_settings.cache_clear()
     code, out, _ = run(["kb", "search", "腹沟鼓包症", "--k", "1", "--expand", "--json"], capsys)
