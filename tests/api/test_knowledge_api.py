@@ -26,3 +26,36 @@ def test_kb_search_returns_cited_hits_for_any_signed_in_role(client: TestClient,
     assert filtered.status_code == 200 and filtered.json() == []
     assert client.get("/api/kb/search", params={"q": "x"}).status_code == 401
     assert client.get("/api/kb/search", headers=auth("doctor"), params={"q": ""}).status_code == 422
+
+
+def test_upload_update_and_remove_documents_are_guarded_and_audited(client: TestClient, auth: Auth) -> None:
+    admin = auth("admin")
+    guide = "# 血脂管理\n## 随访\n服用他汀者4-6周复查血脂和肝功能。".encode()
+    files = {"file": ("lipid.md", guide, "text/markdown")}
+    created = client.post("/api/kb/documents", headers=admin, files=files, data={"type": "hospital_sop"})
+    assert created.status_code == 201 and created.json()["status"] == "added"
+    assert created.json()["source"] == "upload:lipid.md"
+    again = client.post(
+        "/api/kb/documents", headers=admin, files={"file": ("lipid.md", guide, "text/markdown")}
+    )
+    assert again.json()["status"] == "unchanged"
+    hits = client.get("/api/kb/search", headers=auth("nurse"), params={"q": "他汀 复查"}).json()
+    assert hits[0]["source"] == "upload:lipid.md"
+    denied = client.post("/api/kb/documents", headers=auth("doctor"), files=files)
+    assert denied.status_code == 403
+    for name, body in (("broken.pdf", b"%PDF-1.4 not really"), ("empty.txt", b""), ("x.exe", b"MZ")):
+        bad = client.post("/api/kb/documents", headers=admin, files={"file": (name, body)})
+        assert bad.status_code == 422 and bad.json()["error"]["code"] == "document_unreadable", name
+    assert (
+        client.delete("/api/kb/documents", headers=admin, params={"source": "upload:lipid.md"}).status_code
+        == 204
+    )
+    assert (
+        client.delete("/api/kb/documents", headers=admin, params={"source": "upload:lipid.md"}).status_code
+        == 404
+    )
+    actions = [
+        e["action"] for e in client.get("/api/audit", headers=auth("auditor"), params={"limit": 500}).json()
+    ]
+    assert "kb.ingest" in actions and "kb.delete" in actions
+    assert client.get("/api/kb/packs", headers=auth("patient")).status_code == 200

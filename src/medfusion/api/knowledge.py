@@ -1,19 +1,26 @@
-"""/api/kb — search the knowledge base (any signed-in role: guidelines are not patient data)."""
+"""/api/kb — search and ask (any signed-in role: guidelines are not patient data); upload and remove
+documents and list packs (``knowledge:manage``, audited)."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from pydantic import BaseModel, Field
 
-from medfusion.api.auth import DB, CurrentPrincipal
+from medfusion.api.auth import DB, CurrentPrincipal, require
 from medfusion.api.graph import graph_for
+from medfusion.errors import NotFound
 from medfusion.knowledge import packs
 from medfusion.knowledge.answers import Answer, Answerer, PatientContext
-from medfusion.knowledge.base import KnowledgeBase, SearchFilters
-from medfusion.knowledge.documents import Authority, DocType, Hit
+from medfusion.knowledge.base import IngestResult, KnowledgeBase, SearchFilters
+from medfusion.knowledge.documents import Authority, DocType, DocumentMeta, Hit
 from medfusion.knowledge.expansion import synonym_terms
+from medfusion.knowledge.packs import PackInfo
+from medfusion.store import audit
+from medfusion.store.access import Permission
 
 router = APIRouter(prefix="/api/kb", tags=["knowledge 知识库"])
 _bases: dict[str, KnowledgeBase] = {}
@@ -52,3 +59,66 @@ class AskRequest(BaseModel):
 @router.post("/ask", response_model=Answer, summary="带引用的问答（每句注明出处；需医生确认）")
 def ask(db: DB, principal: CurrentPrincipal, request: AskRequest) -> Answer:
     return Answerer(_kb(db), graph_for(db)).answer(request.question, request.patient_context, k=request.k)
+
+
+@router.post(
+    "/documents", response_model=IngestResult, status_code=201, summary="上传文档（TXT/MD/HTML/DOCX/PDF）"
+)
+def upload(
+    db: DB,
+    principal: CurrentPrincipal,
+    file: Annotated[UploadFile, File(description="文档文件")],
+    doc_type: Annotated[DocType, Form(alias="type")] = DocType.guideline,
+    authority: Annotated[Authority, Form()] = Authority.guideline,
+    publisher: Annotated[str | None, Form(max_length=200)] = None,
+    department: Annotated[str | None, Form(max_length=100)] = None,
+) -> IngestResult:
+    """Re-uploading the same file name updates that document (or leaves it unchanged)."""
+    require(
+        db,
+        principal,
+        Permission.knowledge_manage,
+        "kb.ingest",
+        "需要知识库管理权限 knowledge:manage required",
+    )
+    name = Path(file.filename or "upload.txt").name
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_bytes(file.file.read())
+        meta = DocumentMeta(
+            source=f"upload:{name}",
+            title=path.stem,
+            doc_type=doc_type,
+            authority=authority,
+            publisher=publisher,
+            department=department,
+        )
+        result = _kb(db).ingest_file(path, meta)
+    with db.session() as session:
+        audit.record(
+            session, principal.actor, "kb.ingest", detail={"source": result.source, "status": result.status}
+        )
+    return result
+
+
+@router.delete("/documents", status_code=204, summary="删除文档")
+def remove(
+    db: DB, principal: CurrentPrincipal, source: Annotated[str, Query(min_length=1, max_length=1000)]
+) -> None:
+    require(
+        db,
+        principal,
+        Permission.knowledge_manage,
+        "kb.delete",
+        "需要知识库管理权限 knowledge:manage required",
+    )
+    if not _kb(db).delete(source):
+        raise NotFound(f"知识库中没有该文档 not in the knowledge base: {source}")
+    with db.session() as session:
+        audit.record(session, principal.actor, "kb.delete", detail={"source": source})
+
+
+@router.get("/packs", response_model=list[PackInfo], summary="已安装的知识包")
+def installed_packs(db: DB, principal: CurrentPrincipal) -> list[PackInfo]:
+    _kb(db)
+    return packs.listing(db)

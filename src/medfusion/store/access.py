@@ -40,6 +40,7 @@ class Permission(StrEnum):
     user_manage = "user:manage"
     audit_read = "audit:read"
     privacy_deid = "privacy:deid"
+    knowledge_manage = "knowledge:manage"
 
 
 P = Permission
