@@ -181,6 +181,18 @@ def bench_graph() -> dict[str, Any]:
     return graph_eval.run(int(os.environ.get("MEDFUSION_BENCH_GRAPH_PLANS", "1000")))
 
 
+def bench_graph_backends() -> dict[str, Any]:
+    from benchmarks import graph_backends
+
+    return graph_backends.run()
+
+
+def bench_embedding() -> dict[str, Any]:
+    from benchmarks import embedding
+
+    return embedding.run(int(os.environ.get("MEDFUSION_BENCH_EMBED_PASSAGES", "10000")))
+
+
 def bench_search_scale() -> dict[str, Any]:
     from benchmarks import search_scale
 
@@ -189,6 +201,8 @@ def bench_search_scale() -> dict[str, Any]:
 
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "graph": bench_graph,
+    "graph_backends": bench_graph_backends,
+    "embedding": bench_embedding,
     "search_scale": bench_search_scale,
     "deid": bench_deid,
     "retrieval": bench_retrieval,
