@@ -187,6 +187,12 @@ def bench_graph_backends() -> dict[str, Any]:
     return graph_backends.run()
 
 
+def bench_rerank() -> dict[str, Any]:
+    from benchmarks import rerank
+
+    return rerank.run()
+
+
 def bench_embedding() -> dict[str, Any]:
     from benchmarks import embedding
 
@@ -206,6 +212,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "search_scale": bench_search_scale,
     "deid": bench_deid,
     "retrieval": bench_retrieval,
+    "rerank": bench_rerank,  # reads the retrieval benchmark's knowledge base (with its vectors)
     "id_numbers": bench_id_numbers,
     "fhir": bench_fhir,
     "synth": bench_synth,

@@ -73,3 +73,54 @@ def test_kg39_import_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     code, out, _ = run(["graph", "query", "diagnose", "--symptoms", "咳嗽,咽痛,流鼻涕", "--k", "3"], capsys)
     ranked = json.loads(out)
     assert code == 0 and len(ranked) == 3 and all("咳嗽" in r["supporting"] for r in ranked)
+
+
+@pytest.mark.dataset
+def test_code_list_and_dictionary_importers(capsys: pytest.CaptureFixture[str]) -> None:
+    for fmt, dataset in (
+        ("icd10", "icd10_cn_categories"),
+        ("icd9cm3", "icd9cm3_cn_procedures"),
+        ("drg", "chs_drg_catalogue"),
+        ("medical-kg", "medical_kg"),
+    ):
+        code, out, err = run(["graph", "import", fmt, str(shared_dataset(dataset))], capsys)
+        assert code == 0, err
+        report = json.loads(out)
+        counts = report.get("codes", report)
+        assert counts["new_entities"] > 0, fmt
+    from medfusion.store.database import get_database
+
+    store = GraphStore(get_database())
+    assert [(e.name, e.code_system) for e in store.resolve("I10")] == [("特发性(原发性)高血压", "ICD-10")]
+    assert store.resolve("03.3101")[0].name == "腰椎穿刺术"
+    assert store.resolve("A00.000x001")[0].name == "古典生物型霍乱"
+    code, out, _ = run(["graph", "query", "neighbours", "肺泡蛋白质沉积症"], capsys)
+    assert any(n["relation"] == "has_symptom" for n in json.loads(out))
+    code, _, err = run(["graph", "import", "nonsense"], capsys)
+    assert code != 0 and "unknown format" in err
+
+
+def test_vocabulary_and_jsonl_formats(tmp_path: Path, db: Database) -> None:
+    vocab = tmp_path / "v.csv"
+    vocab.write_text(
+        "name,type,code_system,code,synonyms\n阿司匹林,drug,ATC,B01AC06,aspirin|乙酰水杨酸\n", "utf-8"
+    )
+    store = GraphStore(db)
+    store.add_codes(importers.vocabulary_csv(vocab), source="test")
+    assert [e.code for e in store.resolve("aspirin")] == ["B01AC06"] and store.resolve("b01ac06")
+    lines = tmp_path / "t.jsonl"
+    lines.write_text(
+        '{"head": "阿司匹林", "head_type": "drug", "relation": "interacts_with", "tail": "布洛芬",'
+        ' "tail_type": "drug", "severity": "moderate", "source": "FDA 2006"}\n[1, 2]\n',
+        "utf-8",
+    )
+    with pytest.raises(InvalidInput, match=r"t.jsonl:2"):
+        store.add(importers.triple_jsonl(lines))
+    assert store.path("aspirin", "布洛芬") == []  # a file with a bad line imports nothing
+    lines.write_text(lines.read_text("utf-8").splitlines()[0] + "\n", "utf-8")
+    store.add(importers.triple_jsonl(lines))
+    assert store.path("aspirin", "布洛芬")[0].relation == "interacts_with"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,type\n某物,planet\n", "utf-8")
+    with pytest.raises(InvalidInput, match=r"bad.csv:2"):
+        list(importers.vocabulary_csv(bad))

@@ -64,16 +64,18 @@ def import_(
         raise InvalidInput.for_field("format", f"未知格式 unknown format {fmt!r} ({' | '.join(FORMATS)})")
     store = graph_store()
     report: dict[str, Any] = {}
+    # a user's file is validated whole before anything is stored: a bad line imports nothing
     if fmt in _CODES:
         dataset, codes, source = _CODES[fmt]
         where = _location(dataset, path)
-        counts: ImportCounts = store.add_codes(
-            codes(where), source=source if dataset else f"user:{where.name}"
-        )
+        entries = codes(where) if dataset else iter(list(codes(where)))
+        counts: ImportCounts = store.add_codes(entries, source=source if dataset else f"user:{where.name}")
         report["codes"] = counts.model_dump()
     if fmt in _TRIPLES:
         dataset, triples = _TRIPLES[fmt]
-        report["triples"] = store.add(triples(_location(dataset, path))).model_dump()
+        where = _location(dataset, path)
+        found = triples(where) if dataset else iter(list(triples(where)))
+        report["triples"] = store.add(found).model_dump()
     typer.echo(json.dumps(report if len(report) > 1 else next(iter(report.values())), ensure_ascii=False))
 
 
