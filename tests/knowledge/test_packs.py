@@ -115,4 +115,17 @@ def test_cli_pack_commands_and_first_use(
     get_settings.cache_clear()
     code, out, _ = run(["kb", "pack", "list"], capsys)
     names = {p["name"] for p in json.loads(out)}
-    assert code == 0 and names == {"demo-pack", "drug-safety", "starter-diseases"}
+    assert code == 0 and names == {"demo-pack", "drug-safety", "starter-diseases", "icd10-categories"}
+
+
+def test_shipped_icd10_pack_links_categories_to_blocks_and_chapters(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'icd.db'}")
+    db.upgrade()
+    info = packs.install(db, packs.SHIPPED / "icd10-categories")
+    assert info.licence.startswith("MIT") and info.triples > 1586
+    graph = GraphStore(db)
+    [category] = graph.resolve("I10")
+    chain = graph.path(category.name, "I00-I99 循环系统疾病")
+    assert [e.relation for e in chain] == ["member_of", "member_of"]
+    assert chain[0].tail.name == "I10-I15 高血压病"
+    db.dispose()
