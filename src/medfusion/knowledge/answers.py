@@ -219,8 +219,16 @@ class Answerer:
 
         asked = [rel for rel, words in _INTENTS.items() if any(w in question for w in words)]
         asked = asked or [Relation.belongs_to_department]
-        diseases = list({m.entity.name: m for m in mentions if m.entity.type == EntityType.disease.value})
         symptoms = list({m.entity.name: m for m in mentions if m.entity.type == EntityType.symptom.value})
+        # a word that names both a symptom and a disease (咳嗽 is also ICD-10 R05) is read as the symptom
+        as_symptom = {m.surface for m in mentions if m.entity.type == EntityType.symptom.value}
+        diseases = list(
+            {
+                m.entity.name: m
+                for m in mentions
+                if m.entity.type == EntityType.disease.value and m.surface not in as_symptom
+            }
+        )
         if symptoms and not diseases:
             # a set of symptoms: the diseases the graph ranks first, and where to see a doctor
             for candidate in self.graph.diseases_for_symptoms(symptoms, k=3):
