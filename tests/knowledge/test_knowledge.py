@@ -186,3 +186,31 @@ def test_backend_choice_is_checked(tmp_path: Path) -> None:
         KnowledgeBase(db, backend="postgres")
     with pytest.raises(InvalidInput, match="unknown backend"):
         KnowledgeBase(db, backend="elastic")
+
+
+def test_the_medical_dictionary_keeps_clinical_terms_whole() -> None:
+    from medfusion.knowledge import tokens
+
+    assert len(tokens.medical_words()) > 2000
+    assert tokens.words("射血分数降低的心力衰竭能用沙库巴曲缬沙坦吗") == [
+        "射血分数降低的心力衰竭",
+        "用",
+        "沙库巴曲缬沙坦",
+    ]
+
+
+def test_a_changed_tokeniser_re_tokenises_stored_chunks_once(kb: KnowledgeBase) -> None:
+    from sqlalchemy import select, update
+
+    from medfusion.store.tables import KbChunkRow, KbMetaRow
+
+    kb.ingest_text(GUIDELINE, DocumentMeta(source="a.md", title="A"))
+    with kb.db.session() as session:
+        session.execute(update(KbChunkRow).values(word_tokens="stale"))
+        session.execute(update(KbMetaRow).values(value="an older tokeniser"))
+    assert kb.search("氨氯地平", k=1, channels=("words",)) == []  # stale tokens no longer match
+    fresh = KnowledgeBase(kb.db, backend=kb.sparse.name)
+    assert fresh._retokenise_if_needed() == 0  # done once, on construction
+    with kb.db.read_session() as session:
+        assert "stale" not in set(session.execute(select(KbChunkRow.word_tokens)).scalars())
+    assert fresh.search("氨氯地平", k=1, channels=("words",))[0].source == "a.md"

@@ -93,8 +93,8 @@ def test_shipped_starter_pack_is_cited_and_comes_with_every_vector(tmp_path: Pat
     info = packs.install(db, packs.SHIPPED / "starter-diseases")
     assert info.documents == len(entries)
     assert embeddings.missing_chunk_ids(db) == []  # pre-built: nothing to embed on a fresh machine
-    hits = KnowledgeBase(db).search("痛风急性发作用什么药", k=3)
-    assert hits[0].citation.title.startswith("痛风") and "dense" in hits[0].channels
+    hits = KnowledgeBase(db).search("痛风急性发作用什么药", k=3, channels=("dense",))
+    assert hits[0].citation.title.startswith("痛风") and hits[0].channels == {"dense": 1}
     db.dispose()
 
 

@@ -31,7 +31,7 @@ from sqlalchemy import func, select, text
 from medfusion.errors import InvalidInput
 from medfusion.knowledge import embeddings
 from medfusion.store.database import Database
-from medfusion.store.tables import KbChunkRefRow, KbChunkRow, KbDocumentRow, KbVectorRow
+from medfusion.store.tables import KbChunkRefRow, KbChunkRow, KbDocumentRow, KbMetaRow, KbVectorRow
 
 _COLUMNS = {"words": "word_tokens", "bigrams": "bigram_tokens"}
 
@@ -52,13 +52,14 @@ class Dense(Protocol):
     def ranked(self, vector: np.ndarray, depth: int) -> list[str]: ...
 
 
-def version(db: Database) -> tuple[int, int, int]:
-    """Changes whenever documents or vectors change, so an in-process index is never stale."""
+def version(db: Database) -> tuple[int, int, int, str]:
+    """Changes whenever documents, vectors or the tokeniser change, so an in-process index is never stale."""
     with db.read_session() as session:
         count = session.execute(select(func.count()).select_from(KbChunkRefRow)).scalar_one()
         latest = session.execute(select(func.max(KbDocumentRow.ingested_at))).scalar_one()
         vectors = session.execute(select(func.count()).select_from(KbVectorRow)).scalar_one()
-    return count, int(latest.timestamp() * 1e6) if latest else 0, vectors
+        tokeniser = session.execute(select(KbMetaRow.value).where(KbMetaRow.key == "word_tokeniser")).scalar()
+    return count, int(latest.timestamp() * 1e6) if latest else 0, vectors, tokeniser or ""
 
 
 class _Cached(ABC):
@@ -67,7 +68,7 @@ class _Cached(ABC):
     def __init__(self, db: Database) -> None:
         self.db = db
         self._state: Any = None
-        self._version: tuple[int, int, int] | None = None
+        self._version: tuple[int, int, int, str] | None = None
         self._lock = threading.Lock()
 
     @abstractmethod
@@ -108,10 +109,11 @@ class MemorySparse(_Cached):
         ids: list[str] = state["ids"]
         if not ids or not query_tokens:
             return []
-        found, _ = state["channels"][channel].retrieve(
+        found, scores = state["channels"][channel].retrieve(
             [query_tokens], k=min(depth, len(ids)), show_progress=False
         )
-        return [ids[int(p)] for p in found[0]]
+        # bm25s fills k places even when nothing matches: a zero score is not a hit
+        return [ids[int(p)] for p, score in zip(found[0], scores[0], strict=True) if score > 0]
 
 
 class PostgresSparse:

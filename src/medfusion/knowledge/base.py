@@ -28,7 +28,7 @@ from medfusion.knowledge.chunking import chunk_text
 from medfusion.knowledge.documents import Authority, Citation, DocType, DocumentMeta, Hit
 from medfusion.knowledge.readers import read_document
 from medfusion.store.database import Database
-from medfusion.store.tables import KbChunkRefRow, KbChunkRow, KbDocumentRow
+from medfusion.store.tables import KbChunkRefRow, KbChunkRow, KbDocumentRow, KbMetaRow
 
 RRF_K = 60
 # The dense channel counts three times a sparse one in the fusion: chosen on a tuning split of
@@ -74,6 +74,30 @@ class KnowledgeBase:
         self.db = db
         self.sparse: Sparse = sparse_for(db, backend or settings.kb_backend)
         self.dense: Dense = dense_for(db, dense or settings.kb_dense_backend)
+        self._retokenise_if_needed()
+
+    def _retokenise_if_needed(self) -> int:
+        """Word tokens are stored at ingest; when the tokeniser changes (a new dictionary), every chunk is
+        re-tokenised once so stored and query tokens agree. Returns how many chunks were redone."""
+        current = tokens.signature()
+        with self.db.read_session() as session:
+            stored = session.get(KbMetaRow, "word_tokeniser")
+            if stored is not None and stored.value == current:
+                return 0
+            ids = list(session.execute(select(KbChunkRow.id)).scalars()) if stored is not None else []
+        for start in range(0, len(ids), 500):
+            with self.db.session() as session:
+                for chunk in session.execute(
+                    select(KbChunkRow).where(KbChunkRow.id.in_(ids[start : start + 500]))
+                ).scalars():
+                    chunk.word_tokens = " ".join(tokens.words(chunk.text))
+        with self.db.session() as session:
+            row = session.get(KbMetaRow, "word_tokeniser")
+            if row is None:
+                session.add(KbMetaRow(key="word_tokeniser", value=current))
+            else:
+                row.value = current
+        return len(ids)
 
     # --- ingestion ---------------------------------------------------------------------------
     def ingest_file(self, path: Path, meta: DocumentMeta | None = None) -> IngestResult:

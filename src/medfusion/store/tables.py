@@ -178,6 +178,15 @@ class KbDocumentRow(Base):
     pack: Mapped[str | None] = mapped_column(String(100), index=True)  # the knowledge pack that brought it
 
 
+class KbMetaRow(Base):
+    """What the stored index depends on, e.g. the tokeniser's signature (a change re-tokenises)."""
+
+    __tablename__ = "kb_meta"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+
+
 class KbPackRow(Base):
     """An installed knowledge pack (documents, triples, vocabulary, vectors) and its manifest."""
 
