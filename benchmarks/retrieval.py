@@ -70,8 +70,9 @@ def run(sample_size: int = 500) -> dict[str, Any]:
     tmp = str(workdir)
     os.environ["MEDFUSION_DATA_DIR"] = tmp
     get_settings.cache_clear()
-    kb = KnowledgeBase(Database(f"sqlite:///{tmp}/kb.db"))
-    kb.db.upgrade()
+    database = Database(f"sqlite:///{tmp}/kb.db")
+    database.upgrade()
+    kb = KnowledgeBase(database)
     started = time.perf_counter()
     for i, row in enumerate(rows):
         kb.ingest_text(

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
         default=None,
         description="Milvus URI: a local milvus-lite file (default data_dir/milvus.db) or http://…",
     )
+    kb_medical_dictionary: bool = Field(
+        default=False, description="Add the shipped packs' vocabulary to the word segmenter (measured: off)."
+    )
     autoload_packs: bool = Field(
         default=True, description="Install the knowledge packs shipped in the repo on first use."
     )

@@ -188,15 +188,24 @@ def test_backend_choice_is_checked(tmp_path: Path) -> None:
         KnowledgeBase(db, backend="elastic")
 
 
-def test_the_medical_dictionary_keeps_clinical_terms_whole() -> None:
+def test_the_medical_dictionary_is_the_packs_vocabulary_and_off_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from medfusion.knowledge import tokens
+    from medfusion.settings import get_settings
 
-    assert len(tokens.medical_words()) > 2000
-    assert tokens.words("射血分数降低的心力衰竭能用沙库巴曲缬沙坦吗") == [
-        "射血分数降低的心力衰竭",
-        "用",
-        "沙库巴曲缬沙坦",
-    ]
+    words = tokens.medical_words()
+    assert len(words) > 2000 and {"沙库巴曲缬沙坦", "射血分数降低的心力衰竭", "华法林"} <= words
+    tokens.signature.cache_clear()
+    off = tokens.signature()
+    monkeypatch.setenv("MEDFUSION_KB_MEDICAL_DICTIONARY", "true")
+    get_settings.cache_clear()
+    tokens.signature.cache_clear()
+    on = tokens.signature()
+    monkeypatch.delenv("MEDFUSION_KB_MEDICAL_DICTIONARY")
+    get_settings.cache_clear()
+    tokens.signature.cache_clear()
+    assert off.endswith("dictionary none") and on != off and tokens.signature() == off
 
 
 def test_a_changed_tokeniser_re_tokenises_stored_chunks_once(kb: KnowledgeBase) -> None:

@@ -1,10 +1,12 @@
-"""Chinese tokens for BM25, two channels: words (jieba-next, with a medical user dictionary) and character
-bigrams (robust to segmentation errors). Numbers and units stay whole words.
+"""Chinese tokens for BM25, two channels: words (jieba-next) and character bigrams (robust to segmentation
+errors). Numbers and units stay whole words.
 
-The medical dictionary is the vocabulary of the knowledge packs shipped in the repo — disease, drug,
-class, symptom and check names and their synonyms (~2,600 words) — so 沙库巴曲缬沙坦 stays one token.
-It is fixed by the code's version, not by what a user imported, so tokens stored at ingest and tokens
-of a query always agree (measured on triage_toyhom_im: words channel recall@10 0.324 → 0.326).
+A medical user dictionary — the vocabulary of the knowledge packs shipped in the repo, ~2,600 disease, drug,
+class, symptom and check names — keeps terms such as 沙库巴曲缬沙坦 whole. It is **off by default** because it
+measured worse on our data (triage_toyhom_im, served knowledge base: words channel recall@10 0.322 → 0.306,
+sparse hybrid 0.338 → 0.324, full hybrid 0.424 either way — a compound token no longer matches a question
+that names its parts); ``MEDFUSION_KB_MEDICAL_DICTIONARY=true`` turns it on. The tokeniser's signature is
+stored with the index, so switching re-tokenises stored chunks once and stored and query tokens agree.
 """
 
 from __future__ import annotations
@@ -44,20 +46,27 @@ def medical_words(packs: Path = PACKS) -> set[str]:
     return {n for n in names if 2 <= len(n) <= 12 and _CJK.search(n) and not re.search(r"\s", n)}
 
 
+def _dictionary() -> set[str]:
+    from medfusion.settings import get_settings
+
+    return medical_words() if get_settings().kb_medical_dictionary else set()
+
+
 @lru_cache(maxsize=1)
 def signature() -> str:
     """Changes whenever the word channel would cut text differently: the segmenter and the dictionary."""
     from importlib.metadata import version
 
-    digest = hashlib.sha256("\n".join(sorted(medical_words())).encode()).hexdigest()[:16]
-    return f"jieba-next {version('jieba-next')} + medical {digest}"
+    words = _dictionary()
+    digest = hashlib.sha256("\n".join(sorted(words)).encode()).hexdigest()[:16] if words else "none"
+    return f"jieba-next {version('jieba-next')} + dictionary {digest}"
 
 
 @lru_cache(maxsize=1)
 def _jieba():  # type: ignore[no-untyped-def]
     import jieba_next
 
-    for word in sorted(medical_words()):
+    for word in sorted(_dictionary()):
         jieba_next.add_word(word, freq=2000)
     return jieba_next
 
