@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from medfusion.api.auth import DB, CurrentPrincipal
 from medfusion.graph.conflicts import ConflictChecker, ConflictReport
-from medfusion.graph.model import Relation
+from medfusion.graph.model import Relation, split_terms
 from medfusion.graph.store import DiseaseCandidate, Edge, GraphStore, Neighbour
 from medfusion.knowledge import packs
 from medfusion.store.database import Database
@@ -27,10 +27,6 @@ def graph_for(db: Database) -> GraphStore:
         packs.ensure_shipped(db)
         _stores[db.url] = GraphStore(db)
     return _stores[db.url]
-
-
-def _split(value: str) -> list[str]:
-    return [v.strip() for v in value.replace("，", ",").split(",") if v.strip()]
 
 
 @router.get("/neighbours", response_model=list[Neighbour], summary="实体的邻居（每条带来源）")
@@ -62,7 +58,7 @@ def diagnose(
     symptoms: Annotated[str, Query(min_length=1, max_length=500, description="逗号分隔")],
     k: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> list[DiseaseCandidate]:
-    return graph_for(db).diseases_for_symptoms(_split(symptoms), k=k)
+    return graph_for(db).diseases_for_symptoms(split_terms(symptoms), k=k)
 
 
 class DepartmentVote(BaseModel):
@@ -76,7 +72,9 @@ def department(
     principal: CurrentPrincipal,
     names: Annotated[str, Query(min_length=1, max_length=500, description="逗号分隔")],
 ) -> list[DepartmentVote]:
-    return [DepartmentVote(department=d, votes=v) for d, v in graph_for(db).departments_for(_split(names))]
+    return [
+        DepartmentVote(department=d, votes=v) for d, v in graph_for(db).departments_for(split_terms(names))
+    ]
 
 
 class CheckRequest(BaseModel):

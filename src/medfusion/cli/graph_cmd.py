@@ -10,7 +10,7 @@ import typer
 from medfusion.errors import InvalidInput
 from medfusion.graph import importers
 from medfusion.graph.conflicts import ConflictChecker
-from medfusion.graph.model import Relation
+from medfusion.graph.model import Relation, split_terms
 from medfusion.graph.store import GraphStore, ImportCounts
 from medfusion.knowledge import packs
 from medfusion.settings import get_settings
@@ -79,12 +79,6 @@ def import_(
     typer.echo(json.dumps(report if len(report) > 1 else next(iter(report.values())), ensure_ascii=False))
 
 
-def comma_separated(value: str | None) -> list[str]:
-    if not value:
-        return []
-    return [v.strip() for v in value.replace("，", ",").split(",") if v.strip()]
-
-
 def _emit(rows: Any) -> None:
     typer.echo(json.dumps(rows, ensure_ascii=False, indent=1, default=str))
 
@@ -114,13 +108,13 @@ def diagnose(
     k: Annotated[int, typer.Option(min=1, max=50)] = 10,
 ) -> None:
     """按症状排序疾病 Diseases ranked by observed symptoms, with supporting and unobserved symptoms."""
-    _emit([r.model_dump() for r in graph_store().diseases_for_symptoms(comma_separated(symptoms), k=k)])
+    _emit([r.model_dump() for r in graph_store().diseases_for_symptoms(split_terms(symptoms), k=k)])
 
 
 @query_app.command("department")
 def department(names: Annotated[str, typer.Option("--names", help="疾病或症状，逗号分隔")]) -> None:
     """就诊科室 Departments for diseases or symptoms, by votes."""
-    rows = graph_store().departments_for(comma_separated(names))
+    rows = graph_store().departments_for(split_terms(names))
     _emit([{"department": d, "votes": v} for d, v in rows])
 
 
@@ -137,10 +131,10 @@ def check(
     if not (drugs or procedures):
         raise InvalidInput.for_field("drugs", "至少给出一种拟用药物或操作 give --drugs or --procedures")
     report = ConflictChecker(graph_store()).check(
-        comma_separated(conditions),
-        comma_separated(allergies),
-        comma_separated(drugs),
-        comma_separated(procedures),
+        split_terms(conditions),
+        split_terms(allergies),
+        split_terms(drugs),
+        split_terms(procedures),
     )
     if as_json:
         typer.echo(report.model_dump_json(indent=1))

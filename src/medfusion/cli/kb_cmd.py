@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from medfusion.errors import InvalidInput, MedFusionError
+from medfusion.graph.model import split_terms
 from medfusion.graph.store import GraphStore
 from medfusion.knowledge import packs
 from medfusion.knowledge.base import KnowledgeBase, SearchFilters
@@ -176,7 +177,6 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """问答 A cited answer: every sentence quotes a passage or a graph fact and names it (assistive)."""
-    from medfusion.cli.graph_cmd import comma_separated
     from medfusion.knowledge.answers import Answerer, PatientContext
 
     if not question.strip():
@@ -185,9 +185,9 @@ def ask(
     context = None
     if conditions or allergies or medications:
         context = PatientContext(
-            conditions=comma_separated(conditions),
-            allergies=comma_separated(allergies),
-            medications=comma_separated(medications),
+            conditions=split_terms(conditions),
+            allergies=split_terms(allergies),
+            medications=split_terms(medications),
         )
     answer = Answerer(KnowledgeBase(db), GraphStore(db)).answer(question, context, k=k)
     if as_json:

@@ -129,7 +129,6 @@ class ConflictChecker:
             for choice in choices:
                 entities = self.store.resolve(choice, ROLE_TYPES[role])
                 if entities:
-                    term = choices[0]
                     break
             record = Resolved(term=term, role=role, entities=[f"{e.type}:{e.name}" for e in entities])
             (resolved if entities else unresolved).append(record)

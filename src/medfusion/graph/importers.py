@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import IO, Any, TypeVar
 
 from medfusion.errors import InvalidInput
 from medfusion.graph.model import EntityCode, EntityType, Relation, Severity, Triple
+
+T = TypeVar("T")
 
 KG39_SOURCE = "kg39_disease (39健康网, zhihao-chen/QASystemOnMedicalGraph@384370d)"
 _KG39 = {
@@ -78,51 +81,62 @@ def _triple(row: dict[str, str], default_source: str) -> Triple:
     )
 
 
+def _validated(
+    path: Path, rows: Iterable[tuple[int, Any]], parse: Callable[[Any], T], what: str
+) -> Iterator[T]:
+    """Parse numbered rows; the first bad one is an error naming ``file:line``."""
+    for number, row in rows:
+        try:
+            yield parse(row)
+        except (KeyError, ValueError) as exc:
+            raise InvalidInput.for_field(f"{path}:{number}", f"{what}: {exc}") from None
+
+
+def _csv_rows(fh: IO[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    return enumerate(csv.DictReader(fh), start=2)  # line 1 is the header
+
+
 def triple_csv(path: Path) -> Iterator[Triple]:
     """Users' own graphs; every row is validated and a bad row names its line."""
     with path.open(encoding="utf-8-sig") as fh:
-        for number, row in enumerate(csv.DictReader(fh), start=2):
-            try:
-                yield _triple(row, f"user:{path.name}")
-            except (KeyError, ValueError) as exc:
-                raise InvalidInput.for_field(
-                    f"{path}:{number}", f"无效三元组 invalid triple: {exc}"
-                ) from None
+        yield from _validated(
+            path, _csv_rows(fh), lambda row: _triple(row, f"user:{path.name}"), "无效三元组 invalid triple"
+        )
+
+
+def _json_object(line: str) -> dict[str, Any]:
+    row = json.loads(line)
+    if not isinstance(row, dict):
+        raise ValueError("each line must be a JSON object")
+    return row
 
 
 def triple_jsonl(path: Path) -> Iterator[Triple]:
     """The same triple format as JSON Lines, one object per line."""
     with path.open(encoding="utf-8-sig") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise ValueError("each line must be a JSON object")
-                yield _triple(row, f"user:{path.name}")
-            except (KeyError, ValueError) as exc:
-                raise InvalidInput.for_field(
-                    f"{path}:{number}", f"无效三元组 invalid triple: {exc}"
-                ) from None
+        lines = ((number, line) for number, line in enumerate(fh, start=1) if line.strip())
+        yield from _validated(
+            path,
+            lines,
+            lambda line: _triple(_json_object(line), f"user:{path.name}"),
+            "无效三元组 invalid triple",
+        )
+
+
+def _entity_code(row: dict[str, str]) -> EntityCode:
+    return EntityCode(
+        name=row["name"].strip(),
+        type=EntityType(row["type"].strip()),
+        code_system=(row.get("code_system") or "").strip() or None,
+        code=(row.get("code") or "").strip() or None,
+        synonyms=[s.strip() for s in (row.get("synonyms") or "").split("|") if s.strip()],
+    )
 
 
 def vocabulary_csv(path: Path) -> Iterator[EntityCode]:
     """Entity codes and synonyms: ``name,type,code_system,code,synonyms``."""
     with path.open(encoding="utf-8-sig") as fh:
-        for number, row in enumerate(csv.DictReader(fh), start=2):
-            try:
-                yield EntityCode(
-                    name=row["name"].strip(),
-                    type=EntityType(row["type"].strip()),
-                    code_system=(row.get("code_system") or "").strip() or None,
-                    code=(row.get("code") or "").strip() or None,
-                    synonyms=[s.strip() for s in (row.get("synonyms") or "").split("|") if s.strip()],
-                )
-            except (KeyError, ValueError) as exc:
-                raise InvalidInput.for_field(
-                    f"{path}:{number}", f"无效词表行 invalid vocabulary row: {exc}"
-                ) from None
+        yield from _validated(path, _csv_rows(fh), _entity_code, "无效词表行 invalid vocabulary row")
 
 
 MEDICAL_KG_SOURCE = "medical_kg (liuhuanyong/QASystemOnMedicalKG@643eccb, 寻医问药)"

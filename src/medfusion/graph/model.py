@@ -81,3 +81,10 @@ class EntityCode(BaseModel):
 
 def entity_id(kind: EntityType | str, name: str) -> str:
     return hashlib.sha256(f"{kind}:{name}".encode()).hexdigest()[:32]
+
+
+def split_terms(value: str | None) -> list[str]:
+    """A comma-separated list of names or codes as typed (ASCII or full-width commas), blanks dropped."""
+    if not value:
+        return []
+    return [v.strip() for v in value.replace("，", ",").split(",") if v.strip()]

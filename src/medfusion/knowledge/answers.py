@@ -104,7 +104,7 @@ class Answerer:
         self.graph = graph
 
     def _expansions(self, question: str, mentions: list[Mention]) -> list[str]:
-        terms = synonym_terms(self.graph, question)
+        terms = synonym_terms(self.graph, question, mentions=mentions)
         symptoms = [m.entity.name for m in mentions if m.entity.type == EntityType.symptom.value]
         if len(symptoms) >= 2:
             terms += [

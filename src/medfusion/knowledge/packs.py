@@ -24,7 +24,7 @@ import tempfile
 import threading
 import zipfile
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,15 +73,10 @@ class DiseaseEntry(BaseModel):
     doc_type: DocType = DocType.guideline
 
 
-class PackDocument(BaseModel):
-    source: str
-    title: str
+class PackDocument(DocumentMeta):
+    """A document's metadata and its text, one line of ``documents.jsonl``."""
+
     text: str = Field(min_length=1)
-    doc_type: DocType = DocType.guideline
-    authority: Authority = Authority.guideline
-    publisher: str | None = None
-    published: date | None = None
-    department: str | None = None
 
 
 class PackInfo(BaseModel):
@@ -322,19 +317,7 @@ def install(db: Database, path: Path) -> PackInfo:
     vocabulary = _vocabulary(pack)
     kb = KnowledgeBase(db)
     for document in documents:
-        kb.ingest_text(
-            document.text,
-            DocumentMeta(
-                source=document.source,
-                title=document.title,
-                doc_type=document.doc_type,
-                authority=document.authority,
-                publisher=document.publisher,
-                published=document.published,
-                department=document.department,
-            ),
-            pack=manifest.name,
-        )
+        kb.ingest_text(document.text, document, pack=manifest.name)
     raw = pack.read("vectors.npz")
     if raw is not None and manifest.embedding_model:
         _store_vectors(db, raw, manifest.embedding_model)
