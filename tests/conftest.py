@@ -13,6 +13,7 @@ from medfusion.record.models import PatientChart
 from medfusion.settings import Settings, get_settings
 from medfusion.store.database import Database, reset_database_cache
 from medfusion.synth import generate_population
+from tests.fakes.openai_server import FakeOpenAI
 
 PG_URL_ENV = "MEDFUSION_TEST_PG_URL"
 
@@ -91,3 +92,28 @@ def shared_dataset(name: str) -> Path:
             pytest.fail(f"dataset {name} missing at {folder} (required under CI=true)")
         pytest.skip(f"dataset {name} not found at {folder}")
     return folder
+
+
+@pytest.fixture(scope="session")
+def _openai_server() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def openai_server(_openai_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    """The scripted OpenAI-compatible server on loopback, emptied for each test."""
+    _openai_server.reset()
+    yield _openai_server
+    _openai_server.reset()
+
+
+@pytest.fixture
+def llm_env(openai_server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> FakeOpenAI:
+    """MedFusion configured to use the fake server as its default model (short deadlines, no waiting)."""
+    monkeypatch.setenv("MEDFUSION_LLM_BASE_URL", openai_server.base_url)
+    monkeypatch.setenv("MEDFUSION_LLM_MODEL", "fake-medical-7b")
+    monkeypatch.setenv("MEDFUSION_LLM_TIMEOUT_SECONDS", "3")
+    get_settings.cache_clear()
+    return openai_server

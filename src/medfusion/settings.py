@@ -12,8 +12,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class NamedModel(BaseModel):
+    """Another general model under a name (``fast``, ``large`` …); unset fields take the default's."""
+
+    model: str
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    external: bool | None = None
+    price_input_per_1k: float | None = Field(default=None, ge=0)
+    price_output_per_1k: float | None = Field(default=None, ge=0)
 
 
 class Settings(BaseSettings):
@@ -40,6 +51,31 @@ class Settings(BaseSettings):
     autoload_packs: bool = Field(
         default=True, description="Install the knowledge packs shipped in the repo on first use."
     )
+    llm_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8001/v1; unset = no model.",
+    )
+    llm_model: str | None = Field(default=None, description="Model name the endpoint serves.")
+    llm_api_key: SecretStr | None = Field(default=None, description="Bearer key, if the endpoint wants one.")
+    llm_external: bool = Field(
+        default=False, description="Endpoint outside the hospital: text is de-identified before it leaves."
+    )
+    llm_models: dict[str, NamedModel] = Field(
+        default_factory=dict, description='More models by name, JSON: {"fast": {"model": "qwen2.5-7b"}}.'
+    )
+    llm_timeout_seconds: float = Field(default=60.0, gt=0, description="Whole-request deadline.")
+    llm_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    llm_max_retries: int = Field(default=2, ge=0, le=10, description="Retries on 429/5xx/connection errors.")
+    llm_max_concurrency: int = Field(default=4, ge=1, description="Requests in flight per endpoint.")
+    llm_breaker_failures: int = Field(
+        default=5, ge=1, description="Consecutive failures that open the breaker."
+    )
+    llm_breaker_reset_seconds: float = Field(default=30.0, gt=0)
+    llm_cache: bool = Field(
+        default=True, description="Cache deterministic (temperature 0) responses on disk."
+    )
+    llm_price_input_per_1k: float = Field(default=0.0, ge=0, description="Cost per 1k prompt tokens (元).")
+    llm_price_output_per_1k: float = Field(default=0.0, ge=0, description="Cost per 1k completion tokens.")
     secret_key: str | None = Field(
         default=None, description="Token signing key; generated once under data_dir when unset."
     )

@@ -13,6 +13,7 @@ from medfusion.cli import (
     fhir_cmd,
     graph_cmd,
     kb_cmd,
+    llm_cmd,
     privacy_cmd,
     serve_cmd,
     synth_cmd,
@@ -37,6 +38,7 @@ app.add_typer(demo_cmd.app, name="demo")
 app.add_typer(privacy_cmd.app, name="privacy")
 app.add_typer(kb_cmd.app, name="kb")
 app.add_typer(graph_cmd.app, name="graph")
+app.add_typer(llm_cmd.app, name="llm")
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 1
