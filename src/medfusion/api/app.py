@@ -9,7 +9,18 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from medfusion import __version__
-from medfusion.api import audit_log, auth, errors, graph, knowledge, offline_docs, patients, privacy, users
+from medfusion.api import (
+    ask,
+    audit_log,
+    auth,
+    errors,
+    graph,
+    knowledge,
+    offline_docs,
+    patients,
+    privacy,
+    users,
+)
 from medfusion.api.limits import AccessLog, BodySizeLimit
 from medfusion.settings import Settings, get_settings
 from medfusion.store.database import get_database
@@ -50,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         privacy.router,
         knowledge.router,
         graph.router,
+        ask.router,
         pages.router,
     ):
         app.include_router(router)

@@ -26,7 +26,7 @@ router = APIRouter(prefix="/api/kb", tags=["knowledge 知识库"])
 _bases: dict[str, KnowledgeBase] = {}
 
 
-def _kb(db: DB) -> KnowledgeBase:
+def knowledge_base(db: DB) -> KnowledgeBase:
     # one instance per database keeps the in-memory index warm between requests
     if db.url not in _bases:
         packs.ensure_shipped(db)
@@ -47,7 +47,7 @@ def search(
 ) -> list[Hit]:
     filters = SearchFilters(doc_type=doc_type, authority=authority, department=department)
     expansions = synonym_terms(graph_for(db), q) if expand else None
-    return _kb(db).search(q, k=k, filters=filters, expansions=expansions)
+    return knowledge_base(db).search(q, k=k, filters=filters, expansions=expansions)
 
 
 class AskRequest(BaseModel):
@@ -58,7 +58,9 @@ class AskRequest(BaseModel):
 
 @router.post("/ask", response_model=Answer, summary="带引用的问答（每句注明出处；需医生确认）")
 def ask(db: DB, principal: CurrentPrincipal, request: AskRequest) -> Answer:
-    return Answerer(_kb(db), graph_for(db)).answer(request.question, request.patient_context, k=request.k)
+    return Answerer(knowledge_base(db), graph_for(db)).answer(
+        request.question, request.patient_context, k=request.k
+    )
 
 
 @router.post(
@@ -93,7 +95,7 @@ def upload(
             publisher=publisher,
             department=department,
         )
-        result = _kb(db).ingest_file(path, meta)
+        result = knowledge_base(db).ingest_file(path, meta)
     with db.session() as session:
         audit.record(
             session, principal.actor, "kb.ingest", detail={"source": result.source, "status": result.status}
@@ -112,7 +114,7 @@ def remove(
         "kb.delete",
         "需要知识库管理权限 knowledge:manage required",
     )
-    if not _kb(db).delete(source):
+    if not knowledge_base(db).delete(source):
         raise NotFound(f"知识库中没有该文档 not in the knowledge base: {source}")
     with db.session() as session:
         audit.record(session, principal.actor, "kb.delete", detail={"source": source})
@@ -120,5 +122,5 @@ def remove(
 
 @router.get("/packs", response_model=list[PackInfo], summary="已安装的知识包")
 def installed_packs(db: DB, principal: CurrentPrincipal) -> list[PackInfo]:
-    _kb(db)
+    knowledge_base(db)
     return packs.listing(db)

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from medfusion.cli import (
+    ask_cmd,
     audit_cmd,
     db_cmd,
     demo_cmd,
@@ -29,6 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("serve")(serve_cmd.serve)
+app.command("ask")(ask_cmd.ask)
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(synth_cmd.app, name="synth")
 app.add_typer(user_cmd.app, name="user")

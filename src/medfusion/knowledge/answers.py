@@ -7,17 +7,15 @@ checks, treatment) and, when drugs are named, a conflict check against the patie
 confidence is low, a second retrieval round runs with the query expanded by graph synonyms (发热 ↔ 发烧)
 and, for a set of symptoms, the diseases the graph ranks first; the two rounds are fused by rank.
 
-The general-model path plugs in through :class:`Composer` (the LLM layer implements it): it receives the
-same evidence and the extractive draft, and its sentences are accepted only if each cites evidence ids
-that exist — otherwise the draft stands and the answer says why. Every answer names the path that produced
-it and is assistive (``status: needs_clinician_confirmation``).
+The general model drafts from this answer's evidence in :mod:`medfusion.agents.ask` (``medfusion ask``),
+where the guardrails check its sentences against the same evidence. Every answer names the path that
+produced it and is assistive (``status: needs_clinician_confirmation``).
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from typing import Protocol
 
 from pydantic import BaseModel, Field
 
@@ -61,7 +59,8 @@ class Evidence(BaseModel):
 
 class AnswerSentence(BaseModel):
     text: str
-    citations: list[str] = Field(min_length=1)
+    # evidence ids; empty only for a general-model sentence that states no checkable fact
+    citations: list[str] = Field(default_factory=list)
     # for a sentence quoted from a passage: exactly where it stands in its document
     location: Citation | None = None
 
@@ -75,18 +74,7 @@ class Answer(BaseModel):
     expanded_terms: list[str] = Field(default_factory=list)
     entities: list[str] = Field(default_factory=list)
     engine: str = SPECIALIST
-    composer_note: str | None = None
     status: str = "needs_clinician_confirmation"
-
-
-class Composer(Protocol):
-    """The general-model seam: rewrite the extractive draft from the same evidence, citing it."""
-
-    name: str
-
-    def compose(
-        self, question: str, evidence: list[Evidence], draft: list[AnswerSentence]
-    ) -> list[AnswerSentence]: ...
 
 
 def _sentences(text: str) -> list[tuple[int, str]]:
@@ -118,7 +106,6 @@ class Answerer:
         patient_context: PatientContext | None = None,
         k: int = 5,
         filters: SearchFilters | None = None,
-        composer: Composer | None = None,
     ) -> Answer:
         question = question.strip()
         mentions = self.graph.mentions(question)
@@ -135,7 +122,7 @@ class Answerer:
         evidence: list[Evidence] = []
         draft = self._passage_sentences(question, expanded, hits, evidence)
         draft += self._graph_sentences(question, mentions, patient_context, evidence)
-        answer = Answer(
+        return Answer(
             question=question,
             sentences=draft,
             evidence=evidence,
@@ -144,9 +131,6 @@ class Answerer:
             expanded_terms=expanded,
             entities=sorted({f"{m.entity.type}:{m.entity.name}" for m in mentions}),
         )
-        if composer is not None and evidence:
-            return _composed(answer, composer)
-        return answer
 
     def _confidence(self, question: str, hits: list[Hit], extra: list[str] | None = None) -> float:
         """Mostly how much of the question the best sentence of the top passages covers, partly how
@@ -286,18 +270,3 @@ def _fuse(rounds: list[list[Hit]], k: int) -> list[Hit]:
             first.setdefault(hit.chunk_id, hit)
     ordered = sorted(score, key=lambda c: -score[c])[:k]
     return [first[c].model_copy(update={"score": round(score[c], 6)}) for c in ordered]
-
-
-def _composed(answer: Answer, composer: Composer) -> Answer:
-    known = {e.id for e in answer.evidence}
-    try:
-        sentences = composer.compose(answer.question, answer.evidence, answer.sentences)
-    except Exception as error:  # the model's failure must not lose the specialist answer
-        return answer.model_copy(update={"composer_note": f"{composer.name} failed: {type(error).__name__}"})
-    uncited = [s.text for s in sentences if not s.citations or not set(s.citations) <= known]
-    if not sentences or uncited:
-        note = f"{composer.name} rejected: {len(uncited)} sentence(s) without valid citations"
-        return answer.model_copy(update={"composer_note": note})
-    return answer.model_copy(
-        update={"sentences": sentences, "engine": f"llm:{composer.name} over specialist evidence"}
-    )

@@ -1,6 +1,6 @@
 """General model access (the "general" half of general–specialist fusion). Imports nothing above it."""
 
-from medfusion.llm.client import DEFAULT, GeneralModel, Structured
+from medfusion.llm.client import DEFAULT, GeneralModel, Structured, get_general_model
 from medfusion.llm.messages import Completion, Delta, Message, Reason, Reply, ToolCall, ToolSpec, Unavailable
 from medfusion.llm.prompts import PromptTemplate, prompt
 
@@ -17,5 +17,6 @@ __all__ = [
     "ToolCall",
     "ToolSpec",
     "Unavailable",
+    "get_general_model",
     "prompt",
 ]

@@ -429,3 +429,16 @@ class GeneralModel:
         return Unavailable(
             reason=Reason.invalid_output, detail=problems[:300], alias=model, attempts=repairs + 1
         )
+
+
+_shared: tuple[Settings, GeneralModel] | None = None
+
+
+def get_general_model(settings: Settings) -> GeneralModel:
+    """One client per settings object (per process), so breakers, limits and the ledger are shared."""
+    global _shared
+    if _shared is None or _shared[0] is not settings:
+        if _shared is not None:
+            _shared[1].close()
+        _shared = (settings, GeneralModel.from_settings(settings))
+    return _shared[1]

@@ -281,3 +281,55 @@ class GraphRelationRow(Base):
     review_status: Mapped[str | None] = mapped_column(String(40))  # needs_clinician_review until signed
     note: Mapped[str | None] = mapped_column(Text)
     pack: Mapped[str | None] = mapped_column(String(100), index=True)  # the knowledge pack that brought it
+
+
+class AgentRunRow(Base):
+    """One agent run (``medfusion ask``, an app's agent): who asked, which path answered, every step."""
+
+    __tablename__ = "agent_runs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    username: Mapped[str] = mapped_column(String(120), index=True)
+    role: Mapped[str] = mapped_column(String(40))
+    agent: Mapped[str] = mapped_column(String(60))
+    patient_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    path: Mapped[str] = mapped_column(String(20))
+    model: Mapped[str | None] = mapped_column(String(120))
+    question: Mapped[str] = mapped_column(Text)
+    result: Mapped[dict[str, Any]] = mapped_column(JsonBody)
+    steps: Mapped[list[Any]] = mapped_column(JsonBody)
+
+
+class AgentTurnRow(Base):
+    """A conversation turn, kept until it is summarised into memory."""
+
+    __tablename__ = "agent_turns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(120), index=True)
+    session_id: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    summarised: Mapped[bool] = mapped_column(default=False)
+
+
+class AgentMemoryRow(Base):
+    """A (time, event, case, person) memory entry (医健助手 case, chapter 3 一.(一) 3), recalled across
+    sessions; ``last_used_at`` drives decay and ``unusual`` slows it (anti-fragile retention)."""
+
+    __tablename__ = "agent_memories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(120), index=True)
+    session_id: Mapped[str] = mapped_column(String(64))
+    time_text: Mapped[str] = mapped_column(String(60))
+    event: Mapped[str] = mapped_column(Text)
+    case_text: Mapped[str] = mapped_column(String(200))
+    person: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    unusual: Mapped[bool] = mapped_column(default=False)
+    source: Mapped[str] = mapped_column(String(20))

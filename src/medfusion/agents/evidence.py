@@ -1,0 +1,53 @@
+"""One evidence book per run: every passage, graph fact and chart fact a tool brings gets one id (K1… for
+passages, G1… for graph facts, P1… for the patient's chart) that answers cite, whichever tool found it."""
+
+from __future__ import annotations
+
+from medfusion.knowledge.answers import Evidence
+from medfusion.knowledge.documents import Citation
+
+_PREFIX = {"passage": "K", "graph": "G", "record": "P"}
+
+
+class EvidenceBook:
+    def __init__(self) -> None:
+        self.items: list[Evidence] = []
+        self._by_key: dict[tuple[str, str], str] = {}
+
+    def add(
+        self,
+        kind: str,
+        text: str,
+        source: str,
+        citation: Citation | None = None,
+        authority: str | None = None,
+        review_status: str | None = None,
+    ) -> str:
+        key = (kind, text)
+        if key in self._by_key:
+            return self._by_key[key]
+        number = sum(1 for e in self.items if e.kind == kind) + 1
+        ident = f"{_PREFIX[kind]}{number}"
+        self.items.append(
+            Evidence(
+                id=ident,
+                kind=kind,
+                text=text,
+                source=source,
+                citation=citation,
+                authority=authority,
+                review_status=review_status,
+            )
+        )
+        self._by_key[key] = ident
+        return ident
+
+    def adopt(self, evidence: list[Evidence]) -> dict[str, str]:
+        """Take another engine's evidence (the knowledge layer's answer); returns old id → new id."""
+        return {
+            e.id: self.add(e.kind, e.text, e.source, e.citation, e.authority, e.review_status)
+            for e in evidence
+        }
+
+    def get(self, ident: str) -> Evidence | None:
+        return next((e for e in self.items if e.id == ident), None)
