@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
@@ -52,7 +53,21 @@ class AskRequest(BaseModel):
 
 class _Draft(BaseModel):
     reasoning: str = ""
-    sentences: list[ModelSentence] = Field(default_factory=list, max_length=12)
+    sentences: list[ModelSentence] = Field(min_length=1, max_length=12)
+
+
+@dataclass
+class _Outcome:
+    """What the answer is so far: the specialist's, until a guarded model draft replaces it."""
+
+    sentences: list[AnswerSentence]
+    findings: list[Finding]
+    confidence: Confidence
+    fallback: str | None
+    path: Path = "specialist"
+    model: str | None = None
+    prompt: str | None = None
+    chain: str | None = None
 
 
 class AskResult(BaseModel):
@@ -122,21 +137,6 @@ class AskService:
                 ),
                 trace,
             )
-        model_allowed = pre.model_allowed and self.general.available
-        memory = Memory(self.db, self.general if model_allowed else None, self.graph)
-        recalled: list[MemoryEntry] = []
-        if request.session_id:
-            with trace.step("memory", "recall") as step:
-                recalled = memory.recall(self.principal.username, question)
-                step.output = {"recalled": len(recalled)}
-        with trace.step("intent", "recognise") as step:
-            intents = recognise(
-                question,
-                self.graph,
-                self.general if model_allowed else None,
-                "；".join(m.line() for m in recalled),
-            )
-            step.output = {"intents": [i.name for i in intents.intents], "clarify": intents.clarify}
         ctx = ToolContext(
             kb=self.kb,
             graph=self.graph,
@@ -146,6 +146,19 @@ class AskService:
         )
         context = ctx.patient_context()  # audited chart read when a patient is named
         context_text = _context_text(context)
+        chart = ctx.chart()
+        # the patient's name is an identifier even where no context word marks it (external endpoints)
+        general = self.general.protecting([chart.patient.name]) if chart else self.general
+        usable = general if pre.model_allowed and general.available else None
+        memory = Memory(self.db, usable, self.graph)
+        recalled: list[MemoryEntry] = []
+        if request.session_id:
+            with trace.step("memory", "recall") as step:
+                recalled = memory.recall(self.principal.username, question)
+                step.output = {"recalled": len(recalled)}
+        with trace.step("intent", "recognise") as step:
+            intents = recognise(question, self.graph, usable, "；".join(m.line() for m in recalled))
+            step.output = {"intents": [i.name for i in intents.intents], "clarify": intents.clarify}
         with trace.step("tool", "answer_from_knowledge", question=question) as step:
             specialist = Answerer(self.kb, self.graph).answer(question, context, k=request.k)
             renamed = ctx.book.adopt(specialist.evidence)
@@ -158,97 +171,56 @@ class AskService:
         symptoms = [m.entity.name for m in self.graph.mentions(question) if m.entity.type == "symptom"]
         if request.reasoning == "tot" and symptoms:
             with trace.step("reasoning", "tree-of-thought differential", findings=",".join(symptoms)) as step:
-                tree = differential(
-                    symptoms, self.graph, self.general if model_allowed else None, context_text
-                )
+                tree = differential(symptoms, self.graph, usable, context_text)
                 step.output = {"kept": [h.disease for h in tree.hypotheses if h.kept], "path": tree.path}
-        sentences, path, findings = specialist_sentences, "specialist", list(pre.findings)
-        model_name = template_ref = fallback = chain = None
-        confidence = Confidence(
-            value=specialist.confidence,
-            method="specialist: 0.3 × retrieval-channel agreement + 0.7 × question coverage of the best "
-            "sentence",
+        outcome = _Outcome(
+            sentences=specialist_sentences,
+            findings=list(pre.findings),
+            confidence=Confidence(
+                value=specialist.confidence,
+                method="specialist: 0.3 × retrieval-channel agreement + 0.7 × question coverage of the best "
+                "sentence",
+            ),
+            fallback="no_model"
+            if not general.available
+            else None
+            if pre.model_allowed
+            else "prompt_injection",
         )
-        if not self.general.available:
-            fallback = "no_model"
-        elif not pre.model_allowed:
-            fallback = "prompt_injection"
-        else:
-            evidence, quarantined = self.guardrails.quarantine(ctx.book.items)
-            findings += quarantined
-            template = prompt("cited_answer")
-            template_ref = template.ref
-            messages = template.render(
-                reasoning="cot" if request.reasoning in {"cot", "tot"} else "direct",
-                question=question,
-                evidence=evidence,
-                draft=[s for s in specialist_sentences if set(s.citations) <= {e.id for e in evidence}],
-                patient=context_text,
+        if usable is not None:
+            self._draft(
+                usable, request, question, context_text, ctx.book.items, specialist_sentences, trace, outcome
             )
-            with trace.step("llm", "cited_answer", prompt=template_ref) as step:
-                drafted = self.general.structured(messages, _Draft, purpose="ask")
-                if isinstance(drafted, Unavailable):
-                    step.outcome = drafted.reason.value
-                    fallback = drafted.reason.value
-                else:
-                    model_name = drafted.completion.model
-                    step.tokens = drafted.completion.usage.total_tokens
-                    step.output = {"sentences": len(drafted.value.sentences), "repairs": drafted.repairs}
-            if not isinstance(drafted, Unavailable):
-                chain = drafted.value.reasoning or None
-                with trace.step("guardrail", "after") as step:
-                    guarded, llm_path = guard(
-                        self.guardrails, drafted.value.sentences, [question, context_text], evidence
-                    )
-                    step.output = {
-                        "kept": len(guarded.sentences),
-                        "drafted": guarded.drafted,
-                        "findings": [f.code for f in guarded.findings],
-                    }
-                findings += guarded.findings
-                if guarded.sentences:
-                    sentences, path = guarded.sentences, llm_path
-                    share = len(guarded.sentences) / max(guarded.drafted, 1)
-                    if path == "fused":
-                        confidence = Confidence(
-                            value=round(specialist.confidence * (0.5 + 0.5 * share), 3),
-                            method="fused: specialist confidence × (0.5 + 0.5 × share of drafted "
-                            "sentences that passed the guardrails)",
-                        )
-                    else:
-                        confidence = Confidence(
-                            value=round(min(0.3, 0.3 * share), 3),
-                            method="llm: no specialist evidence supports the answer; capped at 0.3",
-                        )
-                else:
-                    fallback = "guardrails_rejected"
-        warnings = self._warnings(intents, confidence.value, findings, ctx.book.items, fallback, sentences)
-        answer = _render(sentences)
-        if not sentences and intents.clarify:
+        o = outcome
+        warnings = self._warnings(
+            intents, o.confidence.value, o.findings, ctx.book.items, o.fallback, o.sentences
+        )
+        answer = _render(o.sentences)
+        if not o.sentences and intents.clarify:
             answer = intents.question
-        elif not sentences:
+        elif not o.sentences:
             answer = "知识库中未找到足够依据，建议咨询医生。No supported answer in the knowledge base."
         result = AskResult(
             run_id=run_id,
             question=question,
             answer=answer,
-            sentences=sentences,
+            sentences=o.sentences,
             evidence=ctx.book.items,
-            confidence=confidence,
+            confidence=o.confidence,
             provenance=Provenance(
-                path=path,
-                engine=SPECIALIST if path != "llm" else "general model, guardrails",
-                model=model_name if path != "specialist" else None,
-                prompt=template_ref if path != "specialist" else None,
-                fallback=fallback if path == "specialist" else None,
+                path=o.path,
+                engine=SPECIALIST if o.path != "llm" else "general model, guardrails",
+                model=o.model,
+                prompt=o.prompt,
+                fallback=o.fallback,
             ),
             status=Status.needs_clinician_confirmation,
             warnings=warnings,
             intents=intents,
             differential=tree,
-            guardrails=findings,
+            guardrails=o.findings,
             memory=recalled,
-            reasoning=chain if path != "specialist" else None,
+            reasoning=o.chain,
         )
         if request.session_id:
             with trace.step("memory", "remember") as step:
@@ -256,6 +228,65 @@ class AskService:
                 added = memory.add_turn(self.principal.username, request.session_id, "assistant", answer)
                 step.output = {"new_entries": len(added)}
         return self._store(request, result, trace)
+
+    def _draft(
+        self,
+        general: GeneralModel,
+        request: AskRequest,
+        question: str,
+        context_text: str,
+        items: list[Evidence],
+        specialist_sentences: list[AnswerSentence],
+        trace: Trace,
+        outcome: _Outcome,
+    ) -> None:
+        """The general model drafts from the (quarantined) evidence; the guardrails decide what stands."""
+        evidence, quarantined = self.guardrails.quarantine(items)
+        outcome.findings += quarantined
+        template = prompt("cited_answer")
+        usable_ids = {e.id for e in evidence}
+        messages = template.render(
+            reasoning="cot" if request.reasoning in {"cot", "tot"} else "direct",
+            question=question,
+            evidence=evidence,
+            draft=[s for s in specialist_sentences if set(s.citations) <= usable_ids],
+            patient=context_text,
+        )
+        with trace.step("llm", "cited_answer", prompt=template.ref) as step:
+            drafted = general.structured(messages, _Draft, purpose="ask")
+            if isinstance(drafted, Unavailable):
+                step.outcome = outcome.fallback = drafted.reason.value
+                return
+            step.tokens = drafted.completion.usage.total_tokens
+            step.output = {"sentences": len(drafted.value.sentences), "repairs": drafted.repairs}
+        with trace.step("guardrail", "after") as step:
+            guarded, path = guard(
+                self.guardrails, drafted.value.sentences, [question, context_text], evidence
+            )
+            step.output = {
+                "kept": len(guarded.sentences),
+                "drafted": guarded.drafted,
+                "findings": [f.code for f in guarded.findings],
+            }
+        outcome.findings += guarded.findings
+        if not guarded.sentences:
+            outcome.fallback = "guardrails_rejected"
+            return
+        share = len(guarded.sentences) / max(guarded.drafted, 1)
+        outcome.sentences, outcome.path = guarded.sentences, path
+        outcome.model, outcome.prompt, outcome.fallback = drafted.completion.model, template.ref, None
+        outcome.chain = drafted.value.reasoning or None
+        if path == "fused":
+            outcome.confidence = Confidence(
+                value=round(outcome.confidence.value * (0.5 + 0.5 * share), 3),
+                method="fused: specialist confidence × (0.5 + 0.5 × share of drafted sentences that passed "
+                "the guardrails)",
+            )
+        else:
+            outcome.confidence = Confidence(
+                value=round(min(0.3, 0.3 * share), 3),
+                method="llm: no specialist evidence supports the answer; capped at 0.3",
+            )
 
     @staticmethod
     def _warnings(

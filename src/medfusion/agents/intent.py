@@ -2,10 +2,11 @@
 matching for simple intents, a semantic multi-label model for complex and fuzzy ones; multi-intent).
 
 Rules: keywords from ``intents.toml`` and the knowledge graph's entity mentions (a symptom suggests a
-symptom consultation, two drugs a safety check). Model: the ``intent`` prompt, validated. Fusion: per
-intent the higher confidence, raised when both agree. A message that nothing recognises with confidence
-≥ 0.5, or whose two best intents are close and uncertain, gets ``clarify`` and a question back — fuzzy
-cases are asked about, not guessed.
+symptom consultation, two drugs a safety check). The model (the ``intent`` prompt, validated) is asked
+only when the rules are unsure — no intent at ``SURE`` confidence — so a plain question costs no model
+call. Fusion: per intent the higher confidence, raised when both agree. A message that nothing
+recognises with confidence ≥ 0.5, or whose two best intents are close and uncertain, gets ``clarify`` and
+a question back — fuzzy cases are asked about, not guessed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from medfusion.llm import GeneralModel, Unavailable, prompt
 RULE_CONFIDENCE = 0.85
 GRAPH_CONFIDENCE = 0.6
 CLEAR = 0.5
+SURE = 0.7
 
 
 @lru_cache(maxsize=1)
@@ -81,7 +83,8 @@ def recognise(
     rules = rule_intents(text, graph)
     fused: dict[str, ScoredIntent] = {n: ScoredIntent(name=n, confidence=c) for n, c in rules.items()}
     clarify_hint, question, path = False, "", "specialist"
-    if general is not None and general.available:
+    unsure = not any(c >= SURE for c in rules.values())
+    if unsure and general is not None and general.available:
         messages = prompt("intent").render(
             intents={n: s["meaning"] for n, s in intents().items()},
             rule_hits=sorted(rules),

@@ -9,6 +9,7 @@ answers ``Unavailable(no_model)`` at once — the specialist path is a first-cla
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import time
@@ -79,6 +80,15 @@ class GeneralModel:
         self.cache = cache
         self._key = key
         self.ledger = Ledger()
+        self.known_names: tuple[str, ...] = ()
+
+    def protecting(self, names: Sequence[str]) -> GeneralModel:
+        """The same model (endpoints, breakers, cache, ledger shared) that also treats ``names`` as
+        identifiers when de-identifying for external endpoints — e.g. the patient the run is about, whose
+        name the analyzer could not find by context alone."""
+        view = copy.copy(self)
+        view.known_names = tuple(dict.fromkeys([*self.known_names, *(n for n in names if n)]))
+        return view
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GeneralModel:
@@ -186,7 +196,7 @@ class GeneralModel:
             if self._key is None:
                 raise RuntimeError("external endpoint without a de-identification key")
             shield = Shield(self._key)
-            outgoing = shield.protect(outgoing)
+            outgoing = shield.protect(outgoing, self.known_names)
         request = ChatRequest(
             messages=tuple(outgoing),
             model=endpoint.model,

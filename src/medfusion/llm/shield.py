@@ -6,6 +6,7 @@ the surrogate → original map stay in this process.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from medfusion.llm.messages import Completion, Message
@@ -24,8 +25,10 @@ class Shield:
     def __init__(self, key: bytes) -> None:
         self.session = ReversibleSession(key)
 
-    def protect(self, messages: list[Message]) -> list[Message]:
-        return [m.model_copy(update={"content": self.session.protect(m.content)}) for m in messages]
+    def protect(self, messages: list[Message], known_names: Sequence[str] = ()) -> list[Message]:
+        return [
+            m.model_copy(update={"content": self.session.protect(m.content, known_names)}) for m in messages
+        ]
 
     def restore(self, completion: Completion) -> Completion:
         calls = [
