@@ -205,8 +205,29 @@ def bench_search_scale() -> dict[str, Any]:
     return search_scale.run()
 
 
+def bench_grounding() -> dict[str, Any]:
+    from benchmarks import grounding_eval
+
+    return grounding_eval.run(int(os.environ.get("MEDFUSION_BENCH_GROUNDING_DISEASES", "105")))
+
+
+def bench_llm_client() -> dict[str, Any]:
+    from benchmarks import llm_client
+
+    return llm_client.run(int(os.environ.get("MEDFUSION_BENCH_LLM_CALLS", "300")))
+
+
+def bench_llm_faults() -> dict[str, Any]:
+    from benchmarks import llm_faults
+
+    return llm_faults.run(int(os.environ.get("MEDFUSION_BENCH_FAULT_RUNS", "300")))
+
+
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "graph": bench_graph,
+    "grounding": bench_grounding,
+    "llm_client": bench_llm_client,
+    "llm_faults": bench_llm_faults,
     "graph_backends": bench_graph_backends,
     "embedding": bench_embedding,
     "search_scale": bench_search_scale,

@@ -246,9 +246,14 @@ def test_memory_carries_across_sessions(packed_db: Database, tmp_path: Path) -> 
 def api(packed_db: Database) -> Iterator[tuple[TestClient, dict[str, str]]]:
     with packed_db.session() as session:
         create_user(session, "doc", "correct-horse-battery", Role.doctor, None)
+        create_user(session, "nurse", "correct-horse-battery", Role.nurse, None)
     with TestClient(create_app(get_settings())) as client:
-        token = client.post("/api/auth/token", data={"username": "doc", "password": "correct-horse-battery"})
-        yield client, {"Authorization": f"Bearer {token.json()['access_token']}"}
+        def login(user: str) -> dict[str, str]:
+            token = client.post("/api/auth/token", data={"username": user, "password": "correct-horse-battery"})
+            return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+        client.headers.update({"X-Other": json.dumps(login("nurse"))})
+        yield client, login("doc")
 
 
 def test_api_ask(api: tuple[TestClient, dict[str, str]]) -> None:
@@ -259,6 +264,11 @@ def test_api_ask(api: tuple[TestClient, dict[str, str]]) -> None:
     assert body["provenance"]["path"] == "specialist" and body["status"] == "needs_clinician_confirmation"
     assert body["sentences"] and body["evidence"] and body["confidence"]["method"]
     assert client.post("/api/ask", json={"question": QUESTION}).status_code == 401
+    stored = client.get(f"/api/ask/runs/{body['run_id']}", headers=headers)
+    assert stored.status_code == 200 and stored.json()["steps"] == body["trace"]
+    assert client.get("/api/ask/runs/nope", headers=headers).status_code == 404
+    other = json.loads(client.headers["X-Other"])
+    assert client.get(f"/api/ask/runs/{body['run_id']}", headers=other).status_code == 404  # not theirs
     bad = client.post("/api/ask", headers=headers, json={"question": "", "reasoning": "magic"})
     assert bad.status_code == 422 and bad.json()["error"]["code"]
 

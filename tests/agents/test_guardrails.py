@@ -121,6 +121,17 @@ def test_full_width_digits_compare_equal(rails: Guardrails) -> None:
     assert len(kept) == 1
 
 
+def test_chinese_numerals_are_claims_too(rails: Guardrails) -> None:
+    kept, codes = _guard(rails, ("氨氯地平每次五毫克，每日一次。", ["K1"]), ("氨氯地平每次二十毫克。", ["K1"]))
+    assert kept == ["氨氯地平每次五毫克，每日一次。"] and "dose_beyond_knowledge" in codes
+
+
+def test_chemical_locants_and_ordinals_are_not_quantities(rails: Guardrails) -> None:
+    grounder = rails.grounder
+    claims = grounder.claims("选择性5-羟色胺再摄取抑制剂，第一次就诊")
+    assert [c.text for c in claims if c.kind in {"number", "dose"}] == []
+
+
 def test_a_claim_found_only_in_uncited_evidence_is_kept_and_flagged_miscited(rails: Guardrails) -> None:
     kept, codes = _guard(rails, ("对乙酰氨基酚每日不超过2g。", ["K1"]))
     assert len(kept) == 1 and codes.count("miscited") >= 1

@@ -28,7 +28,7 @@ from medfusion.agents.reasoning import Differential, Strategy, differential
 from medfusion.agents.tools import ToolContext
 from medfusion.agents.trace import Trace
 from medfusion.contract import Confidence, OutputWarning, Path, Provenance, Status
-from medfusion.errors import InvalidInput
+from medfusion.errors import InvalidInput, NotFound
 from medfusion.graph.store import GraphStore
 from medfusion.knowledge.answers import SPECIALIST, Answerer, AnswerSentence, Evidence, PatientContext
 from medfusion.knowledge.base import KnowledgeBase
@@ -404,3 +404,42 @@ class AskService:
                 detail={"run_id": result.run_id, "path": path, "status": result.status.value},
             )
         return result
+
+
+class StoredRun(BaseModel):
+    run_id: str
+    at: datetime
+    username: str
+    agent: str
+    patient_id: str | None
+    path: str
+    result: dict[str, object]
+    steps: list[dict[str, object]]
+
+
+def stored_run(db: Database, principal: Principal, run_id: str) -> StoredRun:
+    """A stored run with its trace, for the asker (or an admin); audited when it concerns a patient.
+    Anyone else is told it does not exist."""
+    with db.session() as session:
+        row = session.get(AgentRunRow, run_id)
+        if row is None or not (row.username == principal.username or principal.role in {"admin", "system"}):
+            raise NotFound(f"没有这次问答记录 no run {run_id}")
+        if row.patient_id:
+            audit.record(
+                session,
+                principal.actor,
+                "agent.run.read",
+                audit.Outcome.success,
+                patient_id=row.patient_id,
+                detail={"run_id": run_id},
+            )
+        return StoredRun(
+            run_id=row.id,
+            at=row.at,
+            username=row.username,
+            agent=row.agent,
+            patient_id=row.patient_id,
+            path=row.path,
+            result=row.result,
+            steps=row.steps,
+        )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from medfusion.agents.ask import AskRequest, AskResult, AskService
+from medfusion.agents.ask import AskRequest, AskResult, AskService, StoredRun, stored_run
 from medfusion.api.auth import DB, CurrentPrincipal
 from medfusion.api.graph import graph_for
 from medfusion.api.knowledge import knowledge_base
@@ -21,3 +21,10 @@ router = APIRouter(prefix="/api", tags=["ask 问答"])
 def ask(db: DB, principal: CurrentPrincipal, request: AskRequest) -> AskResult:
     service = AskService(db, principal, get_general_model(get_settings()), knowledge_base(db), graph_for(db))
     return service.ask(request)
+
+
+@router.get(
+    "/ask/runs/{run_id}", response_model=StoredRun, summary="一次问答的完整记录与步骤轨迹（本人或管理员）"
+)
+def run(db: DB, principal: CurrentPrincipal, run_id: str) -> StoredRun:
+    return stored_run(db, principal, run_id)

@@ -23,11 +23,21 @@ from medfusion.graph.store import GraphStore
 
 _CITATION = re.compile(r"\[(?:[KGP]\d+(?:\s*[,，]\s*)?)+\]")
 _NUMBER = re.compile(
-    r"(?<![A-Za-z\d.])(\d+(?:\.\d+)?)\s*"
-    r"(mg/kg|mg/d|mg|μg|ug|mcg|g/L|g|kg|ml|L|mmol/L|μmol/L|umol/L|mmHg|IU|U|万单位|单位|%|片|粒|支|袋|滴"
-    r"|次|岁|天|日|周|月|年|小时|h|分钟|min|℃|cm|mm|级|期|型)?"
+    # a whole number that is not a locant of a chemical name (5-羟色胺, 6-巯基嘌呤); 6-12周 is a range
+    r"(?<![A-Za-z\d.])(\d+(?:\.\d+)?)(?![\d.])(?!\s*-\s*[^\d\s~])\s*"
+    r"(mg/kg|mg/d|mg|μg|ug|mcg|g/L|g|kg|ml|mL|L|mmol/L|μmol/L|umol/L|mmHg|IU|U|毫克|微克|克|千克|毫升|升"
+    r"|毫米汞柱|国际单位|万单位|单位|%|片|粒|支|袋|滴|次|岁|天|日|周|月|年|小时|h|分钟|min|℃|摄氏度|cm|mm|级|期|型)?"
 )
 _UNIT_ALIASES = {
+    "毫克": "mg",
+    "微克": "μg",
+    "克": "g",
+    "千克": "kg",
+    "毫升": "mL",
+    "升": "L",
+    "毫米汞柱": "mmHg",
+    "国际单位": "IU",
+    "摄氏度": "℃",
     "ug": "μg",
     "mcg": "μg",
     "umol/L": "μmol/L",
@@ -36,9 +46,12 @@ _UNIT_ALIASES = {
     "min": "分钟",
     "ml": "mL",
 }
+# a drug name's own characters: function words (用、服、与、和 …) end the name when read backwards
+_NAME_CHAR = r"[^\W\d_A-Za-z用服与和及予联或可的以选换改停请需应再并如若等每次日、，。；]"
 _DRUG_STEM = re.compile(
-    r"[\u4e00-\u9fff]{1,6}?(沙坦|地平|普利|洛尔|他汀|西林|头孢[\u4e00-\u9fff]{1,4}|霉素|沙星|替尼|单抗|格列[\u4e00-\u9fff]{1,3}"
+    rf"{_NAME_CHAR}{{1,6}}?(沙坦|地平|普利|洛尔|他汀|西林|霉素|沙星|替尼|单抗"
     r"|西泮|唑仑|拉唑|替丁|昔布|洛芬|米松|尼松|肝素|噻嗪|沙班|格雷|匹林)"
+    rf"|((?:头孢|格列){_NAME_CHAR}{{1,4}})"  # cephalosporins and sulfonylureas carry their stem first
 )
 _DRUG_TYPES = {"drug", "drug_class"}
 
@@ -58,6 +71,42 @@ class Support:
     text: str = ""
 
 
+_CN_DIGIT = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_UNIT = {"十": 10, "百": 100, "千": 1000}
+_CN_NUMBER = re.compile(
+    r"(?<!第)([零〇一二两三四五六七八九十百千]+(?:点[零〇一二三四五六七八九]+)?)"
+    r"(?=\s*(?:mg|g|ml|mL|毫克|微克|克|毫升|片|粒|支|袋|滴|次(?!性)|天|日|周|个月|月|年|小时|分钟|岁|单位|国际单位))"
+)
+
+
+def _cn_value(words: str) -> str | None:
+    """一百二十 → 120, 两 → 2, 零点五 → 0.5; None for what is not a well-formed numeral."""
+    whole, _, frac = words.partition("点")
+    total, digit = 0, None
+    for ch in whole:
+        if ch in _CN_DIGIT:
+            if digit is not None:
+                return None  # 二三: not a numeral
+            digit = _CN_DIGIT[ch]
+        else:
+            total += (1 if digit is None else digit) * _CN_UNIT[ch]
+            digit = None
+    total += digit or 0
+    if frac:
+        return f"{total}.{''.join(str(_CN_DIGIT[c]) for c in frac)}"
+    return str(total)
+
+
+def _arabic(text: str) -> str:
+    """Chinese numerals before a unit become digits (每次五百毫克 → 每次500毫克), so they are claims too."""
+
+    def swap(m: re.Match[str]) -> str:
+        value = _cn_value(m.group(1))
+        return value if value is not None else m.group(1)
+
+    return _CN_NUMBER.sub(swap, text)
+
+
 def _value(raw: str) -> str:
     number = float(raw)
     return str(int(number)) if number.is_integer() else f"{number:g}"
@@ -65,7 +114,7 @@ def _value(raw: str) -> str:
 
 def _numbers(text: str) -> list[tuple[str, str, str]]:
     """(as written, value, unit) for each number outside citation markers."""
-    text = _CITATION.sub(" ", normalise(text))
+    text = _arabic(_CITATION.sub(" ", normalise(text)))
     found = []
     for m in _NUMBER.finditer(text):
         unit = m.group(2) or ""
@@ -124,9 +173,8 @@ class Grounder:
                     covered.append(span)
         for found in _DRUG_STEM.finditer(sentence):
             if not any(s <= found.start() < e or found.start() <= s < found.end() for s, e in covered):
-                # the match may start early (可用氨氯地平): report the stem with two characters before it
-                stem, words = found.group(1), found.group()
-                claims.append(Claim(kind="drug", text=words[-(len(stem) + 2) :], key=f"words:{words}|{stem}"))
+                stem, words = found.group(1) or found.group(2), found.group()
+                claims.append(Claim(kind="drug", text=words, key=f"words:{words}|{stem}"))
         return claims
 
     @staticmethod
@@ -134,9 +182,9 @@ class Grounder:
         if claim.kind in {"number", "dose"}:
             return claim.key in support.numbers
         if claim.key.startswith("words:"):
-            # supported when the stem with at least one character before it is in the support (氯地平)
+            # the name's last stem+2 characters (匹伐他汀 is not 阿托伐他汀), or all of a short name (缬沙坦)
             words, stem = claim.key.removeprefix("words:").rsplit("|", 1)
-            return any(words[i:] in support.text for i in range(len(words) - len(stem)))
+            return words[-(len(stem) + 2) :] in support.text
         return claim.key in support.entities or claim.text in support.text
 
 
