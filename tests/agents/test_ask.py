@@ -248,8 +248,11 @@ def api(packed_db: Database) -> Iterator[tuple[TestClient, dict[str, str]]]:
         create_user(session, "doc", "correct-horse-battery", Role.doctor, None)
         create_user(session, "nurse", "correct-horse-battery", Role.nurse, None)
     with TestClient(create_app(get_settings())) as client:
+
         def login(user: str) -> dict[str, str]:
-            token = client.post("/api/auth/token", data={"username": user, "password": "correct-horse-battery"})
+            token = client.post(
+                "/api/auth/token", data={"username": user, "password": "correct-horse-battery"}
+            )
             return {"Authorization": f"Bearer {token.json()['access_token']}"}
 
         client.headers.update({"X-Other": json.dumps(login("nurse"))})

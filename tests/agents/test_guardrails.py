@@ -122,7 +122,9 @@ def test_full_width_digits_compare_equal(rails: Guardrails) -> None:
 
 
 def test_chinese_numerals_are_claims_too(rails: Guardrails) -> None:
-    kept, codes = _guard(rails, ("氨氯地平每次五毫克，每日一次。", ["K1"]), ("氨氯地平每次二十毫克。", ["K1"]))
+    kept, codes = _guard(
+        rails, ("氨氯地平每次五毫克，每日一次。", ["K1"]), ("氨氯地平每次二十毫克。", ["K1"])
+    )
     assert kept == ["氨氯地平每次五毫克，每日一次。"] and "dose_beyond_knowledge" in codes
 
 

@@ -165,3 +165,23 @@ def test_an_agent_cannot_name_a_tool_that_does_not_exist(packed_db: Database, tm
             clinical_plan,
             Guardrails(None),
         )
+
+
+def test_an_agent_with_memory_recalls_for_the_model_and_remembers(
+    packed_db: Database, openai_server: FakeOpenAI, tmp_path: Path
+) -> None:
+    from medfusion.agents.memory import Memory
+
+    graph = GraphStore(packed_db)
+    memory = Memory(packed_db, graph=graph, every=2)
+    memory.add_turn("dr_li", "earlier", "user", "患者对阿司匹林过敏")
+    memory.add_turn("dr_li", "earlier", "assistant", "已记录。")
+    openai_server.queue(answer("合用需警惕出血。"))
+    spec = AgentSpec(name="pharmacist", role="你是一名临床药师。", tools=["check_conflicts"])
+    agent = Agent(
+        spec, clinical_tools(), _model(openai_server, tmp_path), clinical_plan, Guardrails(graph), memory
+    )
+    ctx = ToolContext(kb=KnowledgeBase(packed_db), graph=graph, book=EvidenceBook())
+    run = agent.run(TASK, ctx, owner="dr_li", session_id="now")
+    assert "阿司匹林" in openai_server.requests[0]["messages"][-1]["content"].split("Memory")[-1]
+    assert [s.name for s in run.steps if s.kind == "memory"] == ["recall", "remember"]

@@ -113,6 +113,7 @@ class FakeOpenAI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body leave at once: no delayed-ACK stalls
 
             def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
                 return

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from medfusion.agents.drafting import guard, split_cited
 from medfusion.agents.guardrails import Finding, Guardrails
+from medfusion.agents.memory import Memory
 from medfusion.agents.tools import ToolArgumentError, ToolBox, ToolContext
 from medfusion.agents.trace import Step, Trace
 from medfusion.contract import Path
@@ -65,6 +66,7 @@ class Agent:
         general: GeneralModel,
         plan: Plan,
         guardrails: Guardrails,
+        memory: Memory | None = None,
     ) -> None:
         unknown = [t for t in spec.tools if toolbox.get(t) is None]
         if unknown:
@@ -74,17 +76,37 @@ class Agent:
         self.general = general
         self.plan = plan
         self.guardrails = guardrails
+        self.memory = memory
 
     def run(
-        self, task: str, ctx: ToolContext, given: Sequence[str] = (), memory: Sequence[str] = ()
+        self,
+        task: str,
+        ctx: ToolContext,
+        given: Sequence[str] = (),
+        owner: str | None = None,
+        session_id: str | None = None,
     ) -> AgentRun:
-        """``given`` is what the asker supplied besides the task (e.g. patient context), for grounding;
-        ``memory`` are recalled memory lines offered to the model as context."""
+        """``given`` is what the asker supplied besides the task (e.g. patient context), for grounding.
+        With memory and an ``owner``, relevant memories are offered to the model and, with a
+        ``session_id``, the exchange is remembered."""
         trace = Trace()
         given = [task, *given]
+        recalled: list[str] = []
+        if self.memory is not None and owner:
+            with trace.step("memory", "recall") as step:
+                recalled = [m.line() for m in self.memory.recall(owner, task)]
+                step.output = {"recalled": len(recalled)}
         if not self.general.available:
-            return self._specialist(task, ctx, trace, given, fallback="no_model")
-        return self._loop(task, ctx, trace, given, memory)
+            run = self._specialist(task, ctx, trace, given, fallback="no_model")
+        else:
+            run = self._loop(task, ctx, trace, given, recalled)
+        if self.memory is not None and owner and session_id:
+            with trace.step("memory", "remember") as step:
+                self.memory.add_turn(owner, session_id, "user", task)
+                said = "".join(s.text for s in run.sentences)
+                step.output = {"new_entries": len(self.memory.add_turn(owner, session_id, "assistant", said))}
+            run = run.model_copy(update={"steps": trace.steps})
+        return run
 
     # -- general-model path -----------------------------------------------------------------------
     def _loop(

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from medfusion.llm.accounting import CallRecord, Ledger, priced
 from medfusion.llm.cache import ResponseCache, cache_key
 from medfusion.llm.messages import Completion, Delta, Message, Reason, Reply, ToolSpec, Unavailable
-from medfusion.llm.openai_compat import ChatRequest, OpenAICompatible, ProviderError
+from medfusion.llm.openai_compat import ChatRequest, OpenAICompatible, Provider, ProviderError
 from medfusion.llm.resilience import CircuitBreaker, Limiter, backoff_seconds
 from medfusion.llm.shield import Shield, shield_key
 from medfusion.settings import Settings
@@ -36,7 +36,7 @@ _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
 class Endpoint:
     alias: str
     model: str
-    provider: OpenAICompatible
+    provider: Provider
     breaker: CircuitBreaker
     limiter: Limiter
     external: bool = False

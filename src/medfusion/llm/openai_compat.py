@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -107,6 +107,19 @@ def _classify(response: httpx.Response) -> ProviderError:
     if status >= 500:
         return ProviderError(Reason.server_error, f"HTTP {status}", _retry_after(response))
     return ProviderError(Reason.bad_request, f"HTTP {status} {text}".strip())
+
+
+class Provider(Protocol):
+    """What the client needs of a model endpoint; failures raise :class:`ProviderError`."""
+
+    base_url: str
+    name: str
+
+    def chat(self, request: ChatRequest, deadline: float) -> Completion: ...
+
+    def stream(self, request: ChatRequest, deadline: float) -> Iterator[Delta | Completion]: ...
+
+    def close(self) -> None: ...
 
 
 class OpenAICompatible:
