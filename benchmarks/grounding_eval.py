@@ -1,16 +1,17 @@
 """Grounding-check evaluation: constructed drafts over real evidence, with and without planted claims.
 
-For each disease of the shipped starter pack, three questions (treatment; first-line treatment and targets; symptoms and checks) go through the
-knowledge layer; the clean material is its cited sentences plus every sentence of the passages it
-retrieved (each citing its passage), so treatment targets, doses and thresholds are in the set. Two
-sentences citing different evidence are also merged into one sentence citing both. Each clean sentence is checked as written and
-in four rewordings that keep every claim — a lead-in phrase, units spelled in Chinese (mg → 毫克), a drug
-named by a graph synonym, full-width digits — and the false-flag rate is the share of clean drafts with
-any finding. Each clean sentence then gets one plant at a time: a changed number, an added number, an
-added dose, a dose in Chinese numerals (每次五百毫克), a drug the graph knows, a real drug the graph does not know (caught by its INN stem), and a
-diagnosis — none of them in the question or anywhere in the answer's evidence (a claim found only in
-evidence the sentence does not cite is flagged ``miscited``, not removed, and is not a plant here). Recall is the share of plants whose
-sentence is removed with a finding naming the planted words.
+For each disease of the shipped starter pack, three questions (treatment; first-line treatment and targets;
+symptoms and checks) go through the knowledge layer; the clean material is its cited sentences plus every
+sentence of the passages it retrieved (each citing its passage), so treatment targets, doses and thresholds
+are in the set. Two sentences citing different evidence are also merged into one sentence citing both.
+Each clean sentence is checked as written and in four rewordings that keep every claim — a lead-in phrase,
+units spelled in Chinese (mg → 毫克), a drug named by a graph synonym, full-width digits — and the
+false-flag rate is the share of clean drafts with any finding. Each clean sentence then gets one plant at a
+time: a changed number, an added number, an added dose, a dose in Chinese numerals (每次五百毫克), a drug
+the graph knows, a real drug the graph does not know (caught by its INN stem), and a diagnosis — none of
+them in the question or anywhere in the answer's evidence (a claim found only in evidence the sentence does
+not cite is flagged ``miscited``, not removed, and is not a plant here). Recall is the share of plants
+whose sentence is removed with a finding naming the planted words.
 """
 
 from __future__ import annotations
@@ -28,18 +29,47 @@ from typing import Any
 from medfusion.agents.guardrails import Guardrails
 from medfusion.graph.store import GraphStore
 from medfusion.knowledge import packs
-from medfusion.knowledge.answers import AnswerSentence, Answerer, Evidence
+from medfusion.knowledge.answers import Answerer, AnswerSentence, Evidence
 from medfusion.knowledge.base import KnowledgeBase
 from medfusion.store.database import Database
 
 DISEASES = packs.SHIPPED / "starter-diseases" / "diseases.jsonl"
 # real drugs checked at run time to be outside the graph's lexicon: only the INN-stem rule can catch them
 UNKNOWN_DRUGS = [
-    "替米沙坦", "奥美沙坦", "贝尼地平", "拉西地平", "培哚普利", "福辛普利", "比索洛尔", "匹伐他汀",
-    "头孢克肟", "莫西沙星", "吉非替尼", "贝伐珠单抗", "格列美脲", "艾司唑仑", "泮托拉唑", "法莫替丁",
-    "塞来昔布", "地塞米松", "依诺肝素", "利伐沙班", "替格瑞洛", "氯沙坦", "非洛地平", "雷贝拉唑",
+    "替米沙坦",
+    "奥美沙坦",
+    "贝尼地平",
+    "拉西地平",
+    "培哚普利",
+    "福辛普利",
+    "比索洛尔",
+    "匹伐他汀",
+    "头孢克肟",
+    "莫西沙星",
+    "吉非替尼",
+    "贝伐珠单抗",
+    "格列美脲",
+    "艾司唑仑",
+    "泮托拉唑",
+    "法莫替丁",
+    "塞来昔布",
+    "地塞米松",
+    "依诺肝素",
+    "利伐沙班",
+    "替格瑞洛",
+    "氯沙坦",
+    "非洛地平",
+    "雷贝拉唑",
 ]
-PLANTS = ("number_changed", "number_added", "dose_added", "dose_in_words", "drug_known", "drug_unknown", "diagnosis")
+PLANTS = (
+    "number_changed",
+    "number_added",
+    "dose_added",
+    "dose_in_words",
+    "drug_known",
+    "drug_unknown",
+    "diagnosis",
+)
 _WORDS = ["两", "三", "五", "八", "十二", "二十", "五十", "一百", "二百五十", "五百"]
 REWORDINGS = ("as_written", "lead_in", "chinese_units", "drug_synonym", "full_width")
 _FULL = str.maketrans("0123456789", "０１２３４５６７８９")
@@ -67,7 +97,11 @@ def _rewordings(sentence: str, graph: GraphStore) -> dict[str, str]:
         out["chinese_units"] = spelled
     for m in graph.mentions(sentence):
         if m.entity.type in {"drug", "drug_class"}:
-            aliases = [a for a in graph.synonyms(m.entity.name) if re.search(r"[\u4e00-\u9fff]", a) and a != m.surface]
+            aliases = [
+                a
+                for a in graph.synonyms(m.entity.name)
+                if re.search(r"[\u4e00-\u9fff]", a) and a != m.surface
+            ]
             if aliases:
                 out["drug_synonym"] = sentence.replace(m.surface, aliases[0], 1)
                 break
@@ -81,9 +115,15 @@ class _Planter:
         self.graph, self.rng = graph, rng
         lexicon = graph.lexicon()
         types = {name: {e.type for e in entities} for name, entities in lexicon.items()}
-        self.drugs = sorted(n for n, t in types.items() if "drug" in t and len(n) >= 2 and re.fullmatch(r"[\u4e00-\u9fff]+", n))
+        self.drugs = sorted(
+            n
+            for n, t in types.items()
+            if "drug" in t and len(n) >= 2 and re.fullmatch(r"[\u4e00-\u9fff]+", n)
+        )
         self.diseases = sorted(
-            n for n, t in types.items() if t == {"disease"} and 3 <= len(n) <= 10 and re.fullmatch(r"[\u4e00-\u9fff]+", n)
+            n
+            for n, t in types.items()
+            if t == {"disease"} and 3 <= len(n) <= 10 and re.fullmatch(r"[\u4e00-\u9fff]+", n)
         )
         self.unknown = [d for d in UNKNOWN_DRUGS if not graph.mentions(d)]
 
@@ -110,8 +150,18 @@ class _Planter:
         if kind == "dose_added":
             return f"{body}，每次{fresh}mg。", f"{fresh}mg"
         if kind == "dose_in_words":
-            spoken = {"两": "2", "三": "3", "五": "5", "八": "8", "十二": "12", "二十": "20", "五十": "50",
-                      "一百": "100", "二百五十": "250", "五百": "500"}
+            spoken = {
+                "两": "2",
+                "三": "3",
+                "五": "5",
+                "八": "8",
+                "十二": "12",
+                "二十": "20",
+                "五十": "50",
+                "一百": "100",
+                "二百五十": "250",
+                "五百": "500",
+            }
             options = [w for w in _WORDS if spoken[w] not in taken]
             if not options:
                 return None
@@ -165,25 +215,33 @@ def run(diseases: int = 105, seed: int = 5) -> dict[str, Any]:
                 if len(material) >= 2 and material[0].citations != material[-1].citations:
                     first, last = material[0], material[-1]
                     merged = first.text.rstrip("。；") + "；" + last.text
-                    material.append(AnswerSentence(text=merged, citations=[*first.citations, *last.citations]))
+                    material.append(
+                        AnswerSentence(text=merged, citations=[*first.citations, *last.citations])
+                    )
                 for s in material:
                     context = everything + "\n" + s.text
                     for name, text in _rewordings(s.text, graph).items():
                         started = time.perf_counter()
-                        out = rails.after([AnswerSentence(text=text, citations=s.citations)], [question], evidence)
+                        out = rails.after(
+                            [AnswerSentence(text=text, citations=s.citations)], [question], evidence
+                        )
                         timings.append(time.perf_counter() - started)
                         clean_total[name] += 1
                         if out.findings:
                             clean_flagged[name] += 1
                             if len(flag_examples) < 12:
-                                flag_examples.append({"text": text, "findings": [f.detail for f in out.findings]})
+                                flag_examples.append(
+                                    {"text": text, "findings": [f.detail for f in out.findings]}
+                                )
                     for kind in PLANTS:
                         made = planter.plant(kind, s.text, context)
                         if made is None:
                             continue
                         text, words = made
                         planted[kind] += 1
-                        out = rails.after([AnswerSentence(text=text, citations=s.citations)], [question], evidence)
+                        out = rails.after(
+                            [AnswerSentence(text=text, citations=s.citations)], [question], evidence
+                        )
                         removed = not out.sentences
                         named = any(words in f.detail or f.detail.endswith(words[-3:]) for f in out.findings)
                         if removed and named:

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.fakes.openai_server import FakeOpenAI, answer
+
 from medfusion.llm import Completion, Delta, GeneralModel, Message
 from medfusion.settings import Settings
-from tests.fakes.openai_server import FakeOpenAI, answer
 
 TEXT = "痛风急性发作期可选用秋水仙碱、非甾体抗炎药或糖皮质激素，需医生评估后使用。"
 
@@ -33,7 +34,10 @@ def _timed(fn: Callable[[], Any], n: int) -> list[float]:
 
 def _summary(ms: list[float]) -> dict[str, float]:
     ordered = sorted(ms)
-    return {"p50_ms": round(statistics.median(ordered), 3), "p95_ms": round(ordered[int(len(ordered) * 0.95)], 3)}
+    return {
+        "p50_ms": round(statistics.median(ordered), 3),
+        "p95_ms": round(ordered[int(len(ordered) * 0.95)], 3),
+    }
 
 
 def run(calls: int = 300) -> dict[str, Any]:
@@ -46,7 +50,9 @@ def run(calls: int = 300) -> dict[str, Any]:
     try:
         with tempfile.TemporaryDirectory() as folder:
             ours = GeneralModel.from_settings(
-                Settings(data_dir=Path(folder), llm_base_url=server.base_url, llm_model="fake", llm_cache=False)
+                Settings(
+                    data_dir=Path(folder), llm_base_url=server.base_url, llm_model="fake", llm_cache=False
+                )
             )
             peer = openai.OpenAI(base_url=server.base_url, api_key="none", max_retries=2)
 
@@ -68,7 +74,10 @@ def run(calls: int = 300) -> dict[str, Any]:
                 started = time.perf_counter()
                 first = 0.0
                 for chunk in peer.chat.completions.create(
-                    model="fake", messages=wire, temperature=0, stream=True  # type: ignore[arg-type]
+                    model="fake",
+                    messages=wire,
+                    temperature=0,
+                    stream=True,  # type: ignore[arg-type]
                 ):
                     if chunk.choices and chunk.choices[0].delta.content and not first:
                         first = time.perf_counter() - started

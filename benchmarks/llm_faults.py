@@ -22,13 +22,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from tests.fakes.openai_server import Behaviour, FakeOpenAI, answer, drop, garbage, hang, json_answer, status
+
 from medfusion.agents.ask import AskRequest, AskService
 from medfusion.knowledge import packs
 from medfusion.llm import GeneralModel
 from medfusion.settings import Settings
 from medfusion.store.database import Database
 from medfusion.store.patient_service import Principal
-from tests.fakes.openai_server import Behaviour, FakeOpenAI, answer, drop, garbage, hang, json_answer, status
 
 DISEASES = packs.SHIPPED / "starter-diseases" / "diseases.jsonl"
 
@@ -58,8 +59,10 @@ SCENARIOS: dict[str, tuple[list[Behaviour | None], str]] = {
     "dropped": ([drop()] * 3, "unreachable"),
     "hang": ([hang(3)], "timeout"),
     "malformed_json": ([answer('{"sentences": [')] * 3, "invalid_output"),
-    "bogus_citations": ([json_answer({"sentences": [{"text": "秋水仙碱20mg。", "citations": ["K99"]}]})],
-                        "guardrails_rejected"),
+    "bogus_citations": (
+        [json_answer({"sentences": [{"text": "秋水仙碱20mg。", "citations": ["K99"]}]})],
+        "guardrails_rejected",
+    ),
 }
 
 
@@ -78,8 +81,14 @@ def run(runs: int = 300, seed: int = 9) -> dict[str, Any]:
             for pack in packs.shipped():
                 packs.install(db, pack)
             general = GeneralModel.from_settings(
-                Settings(data_dir=Path(folder), llm_base_url=server.base_url, llm_model="fake", llm_cache=False,
-                         llm_timeout_seconds=1.0, llm_breaker_failures=10_000)
+                Settings(
+                    data_dir=Path(folder),
+                    llm_base_url=server.base_url,
+                    llm_model="fake",
+                    llm_cache=False,
+                    llm_timeout_seconds=1.0,
+                    llm_breaker_failures=10_000,
+                )
             )
             general.policy.sleep = lambda s: None
             service = AskService(db, Principal("bench", "doctor"), general)
