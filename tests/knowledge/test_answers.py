@@ -135,3 +135,11 @@ def test_cli_search_expand(
     get_settings.cache_clear()
     code, out, _ = run(["kb", "search", "腹沟鼓包症", "--k", "1", "--expand", "--json"], capsys)
     assert code == 0 and json.loads(out)[0]["source"] == "pack:starter-diseases/腹股沟疝"
+
+
+def test_a_checked_negative_is_stated_with_its_limits(answerer: Answerer) -> None:
+    answer = answerer.answer("能加用布洛芬吗？", PatientContext(medications=["二甲双胍"]))
+    negative = [s for s in answer.sentences if "未发现" in s.text]
+    assert negative and "布洛芬" in negative[0].text and "需医生确认" in negative[0].text
+    unchecked = answerer.answer("能加用布洛芬吗？").sentences  # no context, one drug: nothing was checked
+    assert not any("未发现" in s.text for s in unchecked)

@@ -249,9 +249,20 @@ class Answerer:
                 sentences.append(
                     AnswerSentence(text=text, citations=[cite(text, conflict.source, conflict.review_status)])
                 )
+            if not report.conflicts:
+                # a checked negative is information too — stated with its limits, never as "safe"
+                checked = "、".join(dict.fromkeys(drugs))
+                charted = context.model_dump(exclude_defaults=True)
+                against = "当前诊断、过敏和在用药物" if charted else "彼此之间"
+                text = (
+                    f"药物安全规则中未发现{checked}与{against}的已知禁忌或相互作用"
+                    "（规则覆盖有限，需医生确认）。"
+                )
+                sentences.append(AnswerSentence(text=text, citations=[cite(text, NO_CONFLICT_SOURCE, None)]))
         return sentences
 
 
+NO_CONFLICT_SOURCE = "conflict check over the installed drug-safety rules (medfusion.graph.conflicts)"
 _NOT_ANSWERS = {"出处", "参考文献", "References", "references"}
 _LABEL = {
     Relation.belongs_to_department: "就诊科室",
