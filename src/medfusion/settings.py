@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     kb_medical_dictionary: bool = Field(
         default=False, description="Add the shipped packs' vocabulary to the word segmenter (measured: off)."
     )
+    kb_feedback: bool = Field(
+        default=True, description="Re-score retrieval with clinicians' accept/reject feedback per passage."
+    )
     autoload_packs: bool = Field(
         default=True, description="Install the knowledge packs shipped in the repo on first use."
     )

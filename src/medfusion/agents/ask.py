@@ -387,6 +387,7 @@ class AskService:
                     username=self.principal.username,
                     role=self.principal.role,
                     agent="ask",
+                    status=result.status.value,
                     patient_id=request.patient_id,
                     path=path,
                     model=result.provenance.model,
@@ -413,6 +414,7 @@ class StoredRun(BaseModel):
     agent: str
     patient_id: str | None
     path: str
+    status: str  # needs_clinician_confirmation, refused, or what a clinician made of it
     result: dict[str, object]
     steps: list[dict[str, object]]
 
@@ -440,6 +442,7 @@ def stored_run(db: Database, principal: Principal, run_id: str) -> StoredRun:
             agent=row.agent,
             patient_id=row.patient_id,
             path=row.path,
+            status=row.status,
             result=row.result,
             steps=row.steps,
         )

@@ -22,6 +22,7 @@ class EvidenceBook:
         citation: Citation | None = None,
         authority: str | None = None,
         review_status: str | None = None,
+        chunk_id: str | None = None,
     ) -> str:
         key = (kind, text)
         if key in self._by_key:
@@ -37,6 +38,7 @@ class EvidenceBook:
                 citation=citation,
                 authority=authority,
                 review_status=review_status,
+                chunk_id=chunk_id,
             )
         )
         self._by_key[key] = ident
@@ -45,7 +47,7 @@ class EvidenceBook:
     def adopt(self, evidence: list[Evidence]) -> dict[str, str]:
         """Take another engine's evidence (the knowledge layer's answer); returns old id → new id."""
         return {
-            e.id: self.add(e.kind, e.text, e.source, e.citation, e.authority, e.review_status)
+            e.id: self.add(e.kind, e.text, e.source, e.citation, e.authority, e.review_status, e.chunk_id)
             for e in evidence
         }
 

@@ -14,6 +14,7 @@ from medfusion.api import (
     audit_log,
     auth,
     errors,
+    feedback,
     graph,
     knowledge,
     offline_docs,
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         knowledge.router,
         graph.router,
         ask.router,
+        feedback.router,
         pages.router,
     ):
         app.include_router(router)

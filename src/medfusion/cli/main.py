@@ -11,6 +11,7 @@ from medfusion.cli import (
     audit_cmd,
     db_cmd,
     demo_cmd,
+    feedback_cmd,
     fhir_cmd,
     graph_cmd,
     kb_cmd,
@@ -41,6 +42,7 @@ app.add_typer(privacy_cmd.app, name="privacy")
 app.add_typer(kb_cmd.app, name="kb")
 app.add_typer(graph_cmd.app, name="graph")
 app.add_typer(llm_cmd.app, name="llm")
+app.add_typer(feedback_cmd.app, name="feedback")
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 1

@@ -55,6 +55,7 @@ class Evidence(BaseModel):
     citation: Citation | None = None  # passages: document, section, exact character span
     authority: str | None = None
     review_status: str | None = None
+    chunk_id: str | None = None  # passages: the stored chunk (feedback re-weights it)
 
 
 class AnswerSentence(BaseModel):
@@ -178,6 +179,7 @@ class Answerer:
                         source=hit.source,
                         citation=hit.citation,
                         authority=hit.authority.value,
+                        chunk_id=hit.chunk_id,
                     )
                 )
             start = hit.citation.start + offset

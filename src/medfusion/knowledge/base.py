@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from medfusion.knowledge import embeddings, tokens
+from medfusion.knowledge import embeddings, feedback_prior, tokens
 from medfusion.knowledge.backends import Dense, Sparse, dense_for, sparse_for
 from medfusion.knowledge.chunking import chunk_text
 from medfusion.knowledge.documents import Authority, Citation, DocType, DocumentMeta, Hit
@@ -74,6 +74,7 @@ class KnowledgeBase:
         self.db = db
         self.sparse: Sparse = sparse_for(db, backend or settings.kb_backend)
         self.dense: Dense = dense_for(db, dense or settings.kb_dense_backend)
+        self.use_feedback = settings.kb_feedback
         self._retokenise_if_needed()
 
     def _retokenise_if_needed(self) -> int:
@@ -274,6 +275,10 @@ class KnowledgeBase:
             for rank, chunk in enumerate(chunks):
                 fused[chunk] += weight / (RRF_K + rank + 1)
                 ranks[chunk][name] = rank + 1
+        if self.use_feedback:
+            # clinicians' accepted/rejected answers re-score what the channels found (feedback_prior.py)
+            for chunk, prior in feedback_prior.priors(self.db, fused).items():
+                fused[chunk] += feedback_prior.WEIGHT * prior / (RRF_K + 1)
         order = sorted(fused, key=lambda c: -fused[c])
         hits: list[Hit] = []
         for start in range(0, len(order), 50):

@@ -41,14 +41,23 @@ class Permission(StrEnum):
     audit_read = "audit:read"
     privacy_deid = "privacy:deid"
     knowledge_manage = "knowledge:manage"
+    draft_review = "draft:review"  # accept, edit or reject an assistive draft (the feedback loop)
 
 
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.doctor: frozenset(
-        {P.patient_read, P.patient_search, P.patient_write, P.fhir_import, P.fhir_export, P.privacy_deid}
+        {
+            P.patient_read,
+            P.patient_search,
+            P.patient_write,
+            P.fhir_import,
+            P.fhir_export,
+            P.privacy_deid,
+            P.draft_review,
+        }
     ),
-    Role.nurse: frozenset({P.patient_read, P.patient_search, P.patient_write}),
+    Role.nurse: frozenset({P.patient_read, P.patient_search, P.patient_write, P.draft_review}),
     Role.manager: frozenset({P.patient_search}),
     Role.public_health: frozenset({P.patient_read, P.patient_search, P.fhir_export, P.privacy_deid}),
     Role.patient: frozenset({P.patient_read, P.fhir_export}),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
@@ -299,6 +299,8 @@ class AgentRunRow(Base):
     question: Mapped[str] = mapped_column(Text)
     result: Mapped[dict[str, Any]] = mapped_column(JsonBody)
     steps: Mapped[list[Any]] = mapped_column(JsonBody)
+    # needs_clinician_confirmation until a clinician accepts (confirmed), edits or rejects it
+    status: Mapped[str] = mapped_column(String(40), default="needs_clinician_confirmation")
 
 
 class AgentTurnRow(Base):
@@ -333,3 +335,34 @@ class AgentMemoryRow(Base):
     uses: Mapped[int] = mapped_column(Integer, default=0)
     unusual: Mapped[bool] = mapped_column(default=False)
     source: Mapped[str] = mapped_column(String(20))
+
+
+class FeedbackRow(Base):
+    """A clinician's act on an assistive draft: accept, edit (with the edited text) or reject (with why)."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    username: Mapped[str] = mapped_column(String(120), index=True)
+    role: Mapped[str] = mapped_column(String(40))
+    run_id: Mapped[str] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(40))  # ask | consult | mdt | … (the agent that drafted)
+    action: Mapped[str] = mapped_column(String(10))  # accept | edit | reject
+    prompt: Mapped[str] = mapped_column(Text)
+    draft: Mapped[str] = mapped_column(Text)
+    edited: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    patient_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    passages: Mapped[list[Any]] = mapped_column(JsonBody)  # chunk ids the draft cited
+
+
+class KbFeedbackRow(Base):
+    """Clinician feedback per retrieved passage: accepted and rejected answers that cited it."""
+
+    __tablename__ = "kb_feedback"
+
+    chunk_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    accepts: Mapped[float] = mapped_column(Float, default=0.0)
+    rejects: Mapped[float] = mapped_column(Float, default=0.0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

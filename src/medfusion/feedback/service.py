@@ -1,0 +1,189 @@
+"""Clinician feedback on drafts (seed report chapter 1 §二.(八)(九): feedback from clinicians drives
+alignment). A reviewer with ``draft:review`` accepts, edits or rejects a stored run (``ask``, ``consult``,
+``mdt`` …). The act, the run's new status and its audit entry are written in one transaction, together
+with its effect on retrieval: the passages the draft cited count one accepted answer (accept), half of one
+(edit: partly right) or one rejected answer (reject) — see :mod:`medfusion.knowledge.feedback_prior`.
+Runs about a patient also need ``patient:read``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import select
+
+from medfusion.errors import InvalidInput, NotFound, PermissionDenied
+from medfusion.knowledge import feedback_prior
+from medfusion.store import audit
+from medfusion.store.access import Permission
+from medfusion.store.database import Database
+from medfusion.store.patient_service import Principal
+from medfusion.store.tables import AgentRunRow, FeedbackRow
+
+EDIT_CREDIT = 0.5
+
+
+class Action(StrEnum):
+    accept = "accept"
+    edit = "edit"
+    reject = "reject"
+
+
+STATUS = {Action.accept: "confirmed", Action.edit: "edited", Action.reject: "rejected"}
+
+
+class FeedbackRequest(BaseModel):
+    run_id: str = Field(min_length=1, max_length=36)
+    action: Action
+    edited: str | None = Field(default=None, max_length=20_000, description="the corrected text (edit)")
+    reason: str | None = Field(default=None, max_length=2_000, description="why (required for reject)")
+
+    @model_validator(mode="after")
+    def _complete(self) -> FeedbackRequest:
+        if self.action is Action.edit and not (self.edited and self.edited.strip()):
+            raise ValueError("edit needs the edited text")
+        if self.action is Action.reject and not (self.reason and self.reason.strip()):
+            raise ValueError("reject needs a reason")
+        return self
+
+
+class FeedbackRecord(BaseModel):
+    id: int
+    at: datetime
+    username: str
+    run_id: str
+    kind: str
+    action: Action
+    status: str  # the run's status after this act
+    passages: int  # passages whose retrieval weight changed
+
+
+class FeedbackEntry(BaseModel):
+    id: int
+    at: datetime
+    username: str
+    role: str
+    run_id: str
+    kind: str
+    action: Action
+    prompt: str
+    draft: str
+    edited: str | None
+    reason: str | None
+    patient_id: str | None
+
+
+def cited_passages(result: dict[str, Any]) -> list[str]:
+    """Chunk ids of the passages the draft's sentences cite."""
+    cited = {c for s in result.get("sentences", []) for c in s.get("citations", [])}
+    return [
+        e["chunk_id"]
+        for e in result.get("evidence", [])
+        if e.get("kind") == "passage" and e.get("id") in cited and e.get("chunk_id")
+    ]
+
+
+class FeedbackService:
+    def __init__(self, db: Database, principal: Principal) -> None:
+        self.db = db
+        self.principal = principal
+
+    def _require(self, permission: Permission) -> None:
+        if not self.principal.may(permission):
+            raise PermissionDenied(
+                f"角色 {self.principal.role} 无权执行 {permission.value}",
+                details={"permission": permission.value},
+            )
+
+    def record(self, request: FeedbackRequest) -> FeedbackRecord:
+        self._require(Permission.draft_review)
+        now = datetime.now(UTC)
+        with self.db.session() as session:
+            run = session.get(AgentRunRow, request.run_id)
+            if run is None:
+                raise NotFound(f"没有这次草稿记录 no run {request.run_id}")
+            if run.patient_id:
+                self._require(Permission.patient_read)
+            if run.status == "refused":
+                raise InvalidInput.for_field(
+                    "run_id", "拒答的请求没有可审核的草稿 a refused request has no draft"
+                )
+            passages = cited_passages(run.result)
+            row = FeedbackRow(
+                at=now,
+                username=self.principal.username,
+                role=self.principal.role,
+                run_id=run.id,
+                kind=run.agent,
+                action=request.action.value,
+                prompt=run.question,
+                draft=str(run.result.get("answer", "")),
+                edited=request.edited,
+                reason=request.reason,
+                patient_id=run.patient_id,
+                passages=passages,
+            )
+            session.add(row)
+            run.status = STATUS[request.action]
+            touched = feedback_prior.record(
+                session,
+                passages,
+                accepted=request.action is not Action.reject,
+                amount=EDIT_CREDIT if request.action is Action.edit else 1.0,
+            )
+            session.flush()
+            audit.record(
+                session,
+                self.principal.actor,
+                f"feedback.{request.action.value}",
+                audit.Outcome.success,
+                patient_id=run.patient_id,
+                detail={"run_id": run.id, "feedback_id": row.id, "kind": run.agent},
+            )
+            return FeedbackRecord(
+                id=row.id,
+                at=now,
+                username=row.username,
+                run_id=run.id,
+                kind=run.agent,
+                action=request.action,
+                status=run.status,
+                passages=touched,
+            )
+
+    def entries(self, run_id: str | None = None, limit: int = 200) -> list[FeedbackEntry]:
+        self._require(Permission.draft_review)
+        query = select(FeedbackRow).order_by(FeedbackRow.id.desc()).limit(limit)
+        if run_id:
+            query = query.where(FeedbackRow.run_id == run_id)
+        with self.db.session() as session:
+            rows = list(session.scalars(query))
+            if any(r.patient_id for r in rows) and not self.principal.may(Permission.patient_read):
+                rows = [r for r in rows if not r.patient_id]
+            audit.record(
+                session,
+                self.principal.actor,
+                "feedback.list",
+                audit.Outcome.success,
+                detail={"run_id": run_id, "returned": len(rows)},
+            )
+            return [
+                FeedbackEntry(
+                    id=r.id,
+                    at=r.at,
+                    username=r.username,
+                    role=r.role,
+                    run_id=r.run_id,
+                    kind=r.kind,
+                    action=Action(r.action),
+                    prompt=r.prompt,
+                    draft=r.draft,
+                    edited=r.edited,
+                    reason=r.reason,
+                    patient_id=r.patient_id,
+                )
+                for r in rows
+            ]
