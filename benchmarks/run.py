@@ -223,11 +223,18 @@ def bench_llm_faults() -> dict[str, Any]:
     return llm_faults.run(int(os.environ.get("MEDFUSION_BENCH_FAULT_RUNS", "300")))
 
 
+def bench_feedback_replay() -> dict[str, Any]:
+    from benchmarks import feedback_replay
+
+    return feedback_replay.run()
+
+
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "graph": bench_graph,
     "grounding": bench_grounding,
     "llm_client": bench_llm_client,
     "llm_faults": bench_llm_faults,
+    "feedback_replay": bench_feedback_replay,
     "graph_backends": bench_graph_backends,
     "embedding": bench_embedding,
     "search_scale": bench_search_scale,

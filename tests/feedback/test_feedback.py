@@ -36,9 +36,13 @@ def _ask(db: Database, tmp_path: Path, question: str = "痛风急性发作怎么
     return AskService(db, DOCTOR, general).ask(AskRequest(question=question)).run_id
 
 
-def _weights(db: Database) -> dict[str, tuple[float, float]]:
+def _weights(db: Database) -> dict[str, float]:
+    """Net feedback per passage."""
+    totals: dict[str, float] = {}
     with db.session() as session:
-        return {r.chunk_id: (r.accepts, r.rejects) for r in session.scalars(select(KbFeedbackRow))}
+        for r in session.scalars(select(KbFeedbackRow)):
+            totals[r.chunk_id] = totals.get(r.chunk_id, 0.0) + r.delta
+    return totals
 
 
 def test_accept_confirms_the_run_reweights_its_passages_and_is_audited(
@@ -47,7 +51,7 @@ def test_accept_confirms_the_run_reweights_its_passages_and_is_audited(
     run_id = _ask(packed_db, tmp_path)
     record = FeedbackService(packed_db, DOCTOR).record(FeedbackRequest(run_id=run_id, action=Action.accept))
     assert record.status == "confirmed" and record.passages >= 1
-    assert all(a == 1.0 and r == 0.0 for a, r in _weights(packed_db).values())
+    assert _weights(packed_db) and all(v == 1.0 for v in _weights(packed_db).values())
     with packed_db.session() as session:
         assert session.get(AgentRunRow, run_id).status == "confirmed"  # type: ignore[union-attr]
         assert any(e.action == "feedback.accept" for e in audit.latest(session))
@@ -57,11 +61,10 @@ def test_edit_counts_half_and_reject_counts_against(packed_db: Database, tmp_pat
     first, second = _ask(packed_db, tmp_path), _ask(packed_db, tmp_path)
     service = FeedbackService(packed_db, DOCTOR)
     service.record(FeedbackRequest(run_id=first, action=Action.edit, edited="急性期首选秋水仙碱或NSAIDs。"))
-    edited = _weights(packed_db)
-    assert all(a == 0.5 for a, _ in edited.values())
+    assert all(v == 0.5 for v in _weights(packed_db).values())
     record = service.record(FeedbackRequest(run_id=second, action=Action.reject, reason="没有提到禁忌"))
     assert record.status == "rejected"
-    assert all(r == 1.0 for _, r in _weights(packed_db).values())
+    assert all(v == -0.5 for v in _weights(packed_db).values())  # +0.5 from the edit, −1 from the reject
 
 
 @pytest.mark.parametrize(
@@ -98,10 +101,12 @@ def test_rejected_passages_fall_and_accepted_ones_rise(tmp_path: Path) -> None:
     from medfusion.knowledge import feedback_prior
 
     with db.session() as session:
-        feedback_prior.record(session, [top.chunk_id], accepted=False, amount=3)
-        feedback_prior.record(session, [other.chunk_id], accepted=True, amount=3)
+        feedback_prior.record(session, "痛风急性发作用什么药？", [top.chunk_id], -1.0)
+        feedback_prior.record(session, "痛风急性发作用什么药？", [other.chunk_id], 1.0)
     after = [h.source for h in kb.search("痛风急性发作用什么药", k=2)]
     assert after == list(reversed(before))
+    # feedback on one question says nothing about an unrelated one
+    assert feedback_prior.priors(db, "高血压能吃党参吗", [top.chunk_id, other.chunk_id]) == {}
     kb.use_feedback = False
     assert [h.source for h in kb.search("痛风急性发作用什么药", k=2)] == before
 

@@ -1,8 +1,9 @@
 """Clinician feedback on drafts (seed report chapter 1 §二.(八)(九): feedback from clinicians drives
 alignment). A reviewer with ``draft:review`` accepts, edits or rejects a stored run (``ask``, ``consult``,
 ``mdt`` …). The act, the run's new status and its audit entry are written in one transaction, together
-with its effect on retrieval: the passages the draft cited count one accepted answer (accept), half of one
-(edit: partly right) or one rejected answer (reject) — see :mod:`medfusion.knowledge.feedback_prior`.
+with its effect on retrieval: for questions like this one, the passages the draft cited count one accepted
+answer (accept), half of one (edit: partly right) or one rejected answer (reject) — see
+:mod:`medfusion.knowledge.feedback_prior`.
 Runs about a patient also need ``patient:read``.
 """
 
@@ -23,8 +24,6 @@ from medfusion.store.database import Database
 from medfusion.store.patient_service import Principal
 from medfusion.store.tables import AgentRunRow, FeedbackRow
 
-EDIT_CREDIT = 0.5
-
 
 class Action(StrEnum):
     accept = "accept"
@@ -33,6 +32,8 @@ class Action(StrEnum):
 
 
 STATUS = {Action.accept: "confirmed", Action.edit: "edited", Action.reject: "rejected"}
+# an edit means the draft was partly right: half the credit of an acceptance
+DELTA = {Action.accept: 1.0, Action.edit: 0.5, Action.reject: -1.0}
 
 
 class FeedbackRequest(BaseModel):
@@ -128,12 +129,7 @@ class FeedbackService:
             )
             session.add(row)
             run.status = STATUS[request.action]
-            touched = feedback_prior.record(
-                session,
-                passages,
-                accepted=request.action is not Action.reject,
-                amount=EDIT_CREDIT if request.action is Action.edit else 1.0,
-            )
+            touched = feedback_prior.record(session, run.question, passages, DELTA[request.action])
             session.flush()
             audit.record(
                 session,

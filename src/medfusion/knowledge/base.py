@@ -277,7 +277,7 @@ class KnowledgeBase:
                 ranks[chunk][name] = rank + 1
         if self.use_feedback:
             # clinicians' accepted/rejected answers re-score what the channels found (feedback_prior.py)
-            for chunk, prior in feedback_prior.priors(self.db, fused).items():
+            for chunk, prior in feedback_prior.priors(self.db, query, fused).items():
                 fused[chunk] += feedback_prior.WEIGHT * prior / (RRF_K + 1)
         order = sorted(fused, key=lambda c: -fused[c])
         hits: list[Hit] = []

@@ -1,58 +1,72 @@
 """Clinician feedback as a retrieval prior (the seed's exploration–evolution layer, chapter 1 §二.(八)(九);
-养志康复's feedback-driven retrieval priority): passages behind answers clinicians accepted rise, passages
-behind rejected answers fall.
+养志康复's feedback-driven retrieval priority): for a question like one clinicians already judged, the
+passages behind the accepted answer rise and those behind a rejected answer fall.
 
-Each passage keeps counts of accepted and rejected answers that cited it. Its prior is
-``tanh((accepts − rejects) / SCALE)`` in [−1, 1], added to the fused score as an extra ranking channel worth
-at most ``WEIGHT`` of a first-place vote — enough to reorder near-ties, never enough to lift a passage no
-channel found (only candidates already retrieved are re-scored). ``WEIGHT`` was chosen by replay on a
-development slice of ``triage_toyhom_im`` (docs/feedback.md); the reported gain is on a disjoint test slice.
+Feedback is kept per (question, passage). At search time each candidate passage's prior is
+``tanh(Σ similarity × delta / SCALE)`` over the decisions recorded on it, where similarity is the Dice
+coefficient of the two questions' character bigrams, counted only from ``THRESHOLD`` up — a decision about
+another topic says nothing about this one. The prior is added to the fused score as an extra ranking
+channel worth at most ``WEIGHT`` of a first-place vote; only candidates the channels already found are
+re-scored.
+
+Why conditional: a first version kept one global score per passage. Replayed on ``triage_toyhom_im`` it
+*lowered* test MRR from 0.241 to 0.184 (weight 0.25) and 0.091 (weight 1): in a corpus where every answer is
+right for its own question, a passage rejected for one question is often the right one for another, and
+demoting it everywhere hurts (docs/feedback.md has the numbers).
 """
 
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from medfusion.knowledge import tokens
 from medfusion.store.database import Database
 from medfusion.store.tables import KbFeedbackRow
 
 WEIGHT = 1.0
-SCALE = 2.0
+SCALE = 1.0
+THRESHOLD = 0.6
 
 
-def priors(db: Database, chunk_ids: Iterable[str]) -> dict[str, float]:
+def _grams(question: str) -> set[str]:
+    return set(tokens.bigrams(question))
+
+
+def similarity(a: set[str], b: set[str]) -> float:
+    return 2 * len(a & b) / (len(a) + len(b)) if a and b else 0.0
+
+
+def priors(db: Database, question: str, chunk_ids: Iterable[str]) -> dict[str, float]:
     ids = list(chunk_ids)
     if not ids:
         return {}
-    with db.session() as session:
+    wanted = _grams(question)
+    with db.read_session() as session:
         rows = session.execute(
-            select(KbFeedbackRow.chunk_id, KbFeedbackRow.accepts, KbFeedbackRow.rejects).where(
+            select(KbFeedbackRow.chunk_id, KbFeedbackRow.grams, KbFeedbackRow.delta).where(
                 KbFeedbackRow.chunk_id.in_(ids)
             )
         ).all()
-    return {chunk: math.tanh((accepts - rejects) / SCALE) for chunk, accepts, rejects in rows}
+    total: dict[str, float] = defaultdict(float)
+    for chunk, grams, delta in rows:
+        alike = similarity(wanted, set(grams))
+        if alike >= THRESHOLD:
+            total[chunk] += alike * delta
+    return {chunk: math.tanh(value / SCALE) for chunk, value in total.items() if value}
 
 
-def record(session: Session, chunk_ids: Iterable[str], accepted: bool, amount: float = 1.0) -> int:
-    """Count one clinician decision against every passage the answer cited, inside the caller's
-    transaction (the act and its effect are stored together); returns the passages touched."""
+def record(session: Session, question: str, chunk_ids: Iterable[str], delta: float) -> int:
+    """One clinician decision about the answer to ``question``, counted on every passage it cited, inside
+    the caller's transaction (the act and its effect are stored together); returns the passages touched."""
     ids = sorted(set(chunk_ids))
+    grams = sorted(_grams(question))
     now = datetime.now(UTC)
-    query = select(KbFeedbackRow).where(KbFeedbackRow.chunk_id.in_(ids))
-    existing = {r.chunk_id: r for r in session.scalars(query)}
     for chunk in ids:
-        row = existing.get(chunk)
-        if row is None:
-            row = KbFeedbackRow(chunk_id=chunk, accepts=0.0, rejects=0.0, updated_at=now)
-            session.add(row)
-        if accepted:
-            row.accepts += amount
-        else:
-            row.rejects += amount
-        row.updated_at = now
+        session.add(KbFeedbackRow(chunk_id=chunk, question=question[:2000], grams=grams, delta=delta, at=now))
     return len(ids)

@@ -358,11 +358,14 @@ class FeedbackRow(Base):
 
 
 class KbFeedbackRow(Base):
-    """Clinician feedback per retrieved passage: accepted and rejected answers that cited it."""
+    """One clinician decision about one cited passage, with the question it answered: feedback counts for
+    later questions like that one (knowledge/feedback_prior.py)."""
 
     __tablename__ = "kb_feedback"
 
-    chunk_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    accepts: Mapped[float] = mapped_column(Float, default=0.0)
-    rejects: Mapped[float] = mapped_column(Float, default=0.0)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chunk_id: Mapped[str] = mapped_column(String(64), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    grams: Mapped[list[Any]] = mapped_column(JsonBody)  # the question's character bigrams
+    delta: Mapped[float] = mapped_column(Float)  # +1 accepted, +0.5 edited, −1 rejected
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,4 +1,4 @@
-"""feedback: clinicians' accept/edit/reject acts, per-passage feedback for retrieval, run status
+"""feedback: clinicians' accept/edit/reject acts, per-question, per-passage feedback for retrieval, run status
 
 Revision ID: 0010
 Revises: 0009
@@ -46,15 +46,19 @@ def upgrade() -> None:
     op.create_index(op.f("ix_feedback_patient_id"), "feedback", ["patient_id"], unique=False)
     op.create_table(
         "kb_feedback",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("chunk_id", sa.String(length=64), nullable=False),
-        sa.Column("accepts", sa.Float(), nullable=False),
-        sa.Column("rejects", sa.Float(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("chunk_id"),
+        sa.Column("question", sa.Text(), nullable=False),
+        sa.Column("grams", _JSON, nullable=False),
+        sa.Column("delta", sa.Float(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
     )
+    op.create_index(op.f("ix_kb_feedback_chunk_id"), "kb_feedback", ["chunk_id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_kb_feedback_chunk_id"), table_name="kb_feedback")
     op.drop_table("kb_feedback")
     op.drop_index(op.f("ix_feedback_patient_id"), table_name="feedback")
     op.drop_index(op.f("ix_feedback_run_id"), table_name="feedback")

@@ -1,0 +1,1 @@
+"""Applications: the report's scenarios, each composing the layers below (apps never import each other)."""
