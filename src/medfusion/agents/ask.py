@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
@@ -25,18 +24,17 @@ from medfusion.agents.guardrails import Finding, Guardrails
 from medfusion.agents.intent import IntentResult, recognise
 from medfusion.agents.memory import Memory, MemoryEntry
 from medfusion.agents.reasoning import Differential, Strategy, differential
+from medfusion.agents.runs import RunRecord, store_run
 from medfusion.agents.tools import ToolContext
 from medfusion.agents.trace import Trace
 from medfusion.contract import Confidence, OutputWarning, Path, Provenance, Status
-from medfusion.errors import InvalidInput, NotFound
+from medfusion.errors import InvalidInput
 from medfusion.graph.store import GraphStore
 from medfusion.knowledge.answers import SPECIALIST, Answerer, AnswerSentence, Evidence, PatientContext
 from medfusion.knowledge.base import KnowledgeBase
 from medfusion.llm import GeneralModel, Unavailable, prompt
-from medfusion.store import audit
 from medfusion.store.database import Database
 from medfusion.store.patient_service import PatientService, Principal
-from medfusion.store.tables import AgentRunRow
 
 LOW_CONFIDENCE = 0.35
 _SEVERE = re.compile(r"^【(contraindicated|major|severe|high)】")
@@ -378,71 +376,19 @@ class AskService:
     def _store(self, request: AskRequest, result: AskResult, trace: Trace) -> AskResult:
         steps = [s.model_dump(mode="json") for s in trace.steps]
         result = result.model_copy(update={"trace": steps})
-        path: Path = result.provenance.path
-        with self.db.session() as session:
-            session.add(
-                AgentRunRow(
-                    id=result.run_id,
-                    at=datetime.now(UTC),
-                    username=self.principal.username,
-                    role=self.principal.role,
-                    agent="ask",
-                    status=result.status.value,
-                    patient_id=request.patient_id,
-                    path=path,
-                    model=result.provenance.model,
-                    question=result.question,
-                    result=result.model_dump(mode="json", exclude={"trace"}),
-                    steps=steps,
-                )
-            )
-            audit.record(
-                session,
-                self.principal.actor,
-                "agent.ask",
-                audit.Outcome.success,
+        store_run(
+            self.db,
+            self.principal,
+            RunRecord(
+                run_id=result.run_id,
+                agent="ask",
+                question=result.question,
                 patient_id=request.patient_id,
-                detail={"run_id": result.run_id, "path": path, "status": result.status.value},
-            )
-        return result
-
-
-class StoredRun(BaseModel):
-    run_id: str
-    at: datetime
-    username: str
-    agent: str
-    patient_id: str | None
-    path: str
-    status: str  # needs_clinician_confirmation, refused, or what a clinician made of it
-    result: dict[str, object]
-    steps: list[dict[str, object]]
-
-
-def stored_run(db: Database, principal: Principal, run_id: str) -> StoredRun:
-    """A stored run with its trace, for the asker (or an admin); audited when it concerns a patient.
-    Anyone else is told it does not exist."""
-    with db.session() as session:
-        row = session.get(AgentRunRow, run_id)
-        if row is None or not (row.username == principal.username or principal.role in {"admin", "system"}):
-            raise NotFound(f"没有这次问答记录 no run {run_id}")
-        if row.patient_id:
-            audit.record(
-                session,
-                principal.actor,
-                "agent.run.read",
-                audit.Outcome.success,
-                patient_id=row.patient_id,
-                detail={"run_id": run_id},
-            )
-        return StoredRun(
-            run_id=row.id,
-            at=row.at,
-            username=row.username,
-            agent=row.agent,
-            patient_id=row.patient_id,
-            path=row.path,
-            status=row.status,
-            result=row.result,
-            steps=row.steps,
+                path=result.provenance.path,
+                model=result.provenance.model,
+                status=result.status.value,
+                result=result.model_dump(mode="json", exclude={"trace"}),
+                steps=steps,
+            ),
         )
+        return result

@@ -198,7 +198,7 @@ def _conflicts(params: BaseModel, ctx: ToolContext) -> ToolOutput:
         report = checker.check(params.conditions, params.allergies, params.drugs, params.procedures)
     lines, ids = [], []
     for c in report.conflicts:
-        fact = f"【{c.severity.value}】{' 与 '.join(c.items)}：{c.note or c.type}（{c.explanation}）"
+        fact = c.sentence()
         ident = ctx.book.add("graph", fact, c.source, review_status=c.review_status)
         ids.append(ident)
         lines.append(f"[{ident}] {fact}")

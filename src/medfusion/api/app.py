@@ -23,6 +23,7 @@ from medfusion.api import (
     users,
 )
 from medfusion.api.limits import AccessLog, BodySizeLimit
+from medfusion.apps.consult import api as consult_api
 from medfusion.settings import Settings, get_settings
 from medfusion.store.database import get_database
 from medfusion.web import pages
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         graph.router,
         ask.router,
         feedback.router,
+        consult_api.router,
         pages.router,
     ):
         app.include_router(router)

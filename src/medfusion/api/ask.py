@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from medfusion.agents.ask import AskRequest, AskResult, AskService, StoredRun, stored_run
+from medfusion.agents.ask import AskRequest, AskResult, AskService
+from medfusion.agents.runs import StoredRun, stored_run
 from medfusion.api.auth import DB, CurrentPrincipal
 from medfusion.api.graph import graph_for
 from medfusion.api.knowledge import knowledge_base

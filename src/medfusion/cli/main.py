@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from medfusion.apps.consult import cli as consult_cli
 from medfusion.cli import (
     ask_cmd,
     audit_cmd,
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 app.command("serve")(serve_cmd.serve)
 app.command("ask")(ask_cmd.ask)
+app.command("consult")(consult_cli.consult)
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(synth_cmd.app, name="synth")
 app.add_typer(user_cmd.app, name="user")

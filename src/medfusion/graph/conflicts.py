@@ -60,6 +60,11 @@ class Conflict(BaseModel):
     note: str | None = None
     status: str = "needs_clinician_confirmation"
 
+    def sentence(self) -> str:
+        """One line for answers and warnings: 【severity】items：why（explaining path）."""
+        items = " 与 ".join(self.items)
+        return f"【{self.severity.value}】{items}：{self.note or self.type}（{self.explanation}）"
+
 
 class Resolved(BaseModel):
     term: str

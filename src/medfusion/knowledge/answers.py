@@ -245,9 +245,7 @@ class Answerer:
                 context.conditions, context.allergies, [*context.medications, *drugs]
             )
             for conflict in report.conflicts[:5]:
-                pair = " 与 ".join(conflict.items)
-                why = conflict.note or conflict.type
-                text = f"【{conflict.severity.value}】{pair}：{why}（{conflict.explanation}）"
+                text = conflict.sentence()
                 sentences.append(
                     AnswerSentence(text=text, citations=[cite(text, conflict.source, conflict.review_status)])
                 )

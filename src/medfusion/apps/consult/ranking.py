@@ -1,6 +1,7 @@
 """Ranking diagnoses from findings over the knowledge graph's disease–symptom profiles.
 
-A knowledge-based naive Bayes: each disease's listed symptoms are its profile; a present finding in the
+A knowledge-based naive Bayes: each disease's listed symptoms (and the broader symptoms they are kinds
+of) are its profile; a present finding in the
 profile is likely (P = 0.8), one outside it unlikely (0.05); an absent finding in the profile counts against
 (P(absent) = 0.2) and one outside it barely matters (0.95). Priors are equal — the graph has no prevalence —
 so the ranking is the likelihood ratio of the findings under each profile. The probabilities are a
@@ -37,9 +38,18 @@ class Ranked(BaseModel):
 
 
 def profile(graph: GraphStore, disease: str) -> list[str]:
-    return [
+    """The disease's symptoms and the broader symptoms they are kinds of (阵发性喷嚏 → 打喷嚏), so a
+    general complaint matches a specific profile entry."""
+    listed = [
         n.name for n in graph.neighbours(disease, Relation.has_symptom, limit=200) if n.direction == "out"
     ]
+    broader = [
+        n.name
+        for symptom in listed
+        for n in graph.neighbours(symptom, Relation.member_of, limit=10)
+        if n.direction == "out" and n.type == "symptom"
+    ]
+    return list(dict.fromkeys([*listed, *broader]))
 
 
 def rank(

@@ -1,0 +1,96 @@
+"""Stored runs: every assistive output (ask, consult, MDT …) is kept with its trace, audited, and open to
+clinician feedback until someone confirms, edits or rejects it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from medfusion.errors import NotFound
+from medfusion.store import audit
+from medfusion.store.database import Database
+from medfusion.store.patient_service import Principal
+from medfusion.store.tables import AgentRunRow
+
+
+class RunRecord(BaseModel):
+    run_id: str
+    agent: str  # ask | consult | mdt …
+    question: str
+    patient_id: str | None
+    path: str
+    model: str | None
+    status: str
+    result: dict[str, Any]  # the output contract; ``answer``, ``sentences`` and ``evidence`` feed feedback
+    steps: list[dict[str, Any]]
+
+
+def store_run(db: Database, principal: Principal, record: RunRecord) -> None:
+    with db.session() as session:
+        session.add(
+            AgentRunRow(
+                id=record.run_id,
+                at=datetime.now(UTC),
+                username=principal.username,
+                role=principal.role,
+                agent=record.agent,
+                status=record.status,
+                patient_id=record.patient_id,
+                path=record.path,
+                model=record.model,
+                question=record.question,
+                result=record.result,
+                steps=record.steps,
+            )
+        )
+        audit.record(
+            session,
+            principal.actor,
+            f"agent.{record.agent}",
+            audit.Outcome.success,
+            patient_id=record.patient_id,
+            detail={"run_id": record.run_id, "path": record.path, "status": record.status},
+        )
+
+
+class StoredRun(BaseModel):
+    run_id: str
+    at: datetime
+    username: str
+    agent: str
+    patient_id: str | None
+    path: str
+    status: str  # needs_clinician_confirmation, refused, or what a clinician made of it
+    result: dict[str, object]
+    steps: list[dict[str, object]]
+
+
+def stored_run(db: Database, principal: Principal, run_id: str) -> StoredRun:
+    """A stored run with its trace, for the asker (or an admin); audited when it concerns a patient.
+    Anyone else is told it does not exist."""
+    with db.session() as session:
+        row = session.get(AgentRunRow, run_id)
+        if row is None or not (row.username == principal.username or principal.role in {"admin", "system"}):
+            raise NotFound(f"没有这次记录 no run {run_id}")
+        if row.patient_id:
+            audit.record(
+                session,
+                principal.actor,
+                "agent.run.read",
+                audit.Outcome.success,
+                patient_id=row.patient_id,
+                detail={"run_id": run_id},
+            )
+        return StoredRun(
+            run_id=row.id,
+            at=row.at,
+            username=row.username,
+            agent=row.agent,
+            patient_id=row.patient_id,
+            path=row.path,
+            status=row.status,
+            result=row.result,
+            steps=row.steps,
+        )

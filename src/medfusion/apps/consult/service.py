@@ -1,0 +1,374 @@
+"""口袋主任医师 (the Med-Go pocket chief physician case, chapter 3 §二.(一)): a doctor types the chief
+complaint and findings; the answer is a differential diagnosis with supporting and opposing evidence, the
+checks that would discriminate, treatment ideas and drug suggestions with their sources, and a confidence —
+at the depth the asking doctor's level calls for.
+
+Specialist path: findings from the text (negation-aware), the chart when a patient is named (audited), a
+knowledge-graph naive-Bayes ranking over the whole graph, the graph's checks and drugs for each branch, a
+guideline passage for its first-line treatment, and the conflict check of every suggested drug against the
+patient's conditions, allergies and medications. With a general model, the ``consult`` prompt explains the
+same result at the doctor's level and the guardrails check every sentence; the structured differential is
+the specialist's either way.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel, Field
+
+from medfusion.agents.drafting import ModelSentence, guard
+from medfusion.agents.evidence import EvidenceBook
+from medfusion.agents.guardrails import Finding, Guardrails
+from medfusion.agents.intent import recognise
+from medfusion.agents.runs import RunRecord, store_run
+from medfusion.agents.tools import ToolContext
+from medfusion.agents.trace import Trace
+from medfusion.apps.consult import findings as parsing
+from medfusion.apps.consult.models import ConsultRequest, ConsultResult, DrugIdea, Hypothesis, Level
+from medfusion.apps.consult.ranking import Ranked, profile, rank
+from medfusion.contract import Confidence, OutputWarning, Provenance, Status
+from medfusion.errors import InvalidInput
+from medfusion.graph.conflicts import ConflictChecker
+from medfusion.graph.model import Relation
+from medfusion.graph.store import GraphStore
+from medfusion.knowledge.answers import AnswerSentence, PatientContext
+from medfusion.knowledge.base import KnowledgeBase
+from medfusion.llm import GeneralModel, Unavailable, prompt
+from medfusion.store.database import Database
+from medfusion.store.patient_service import PatientService, Principal
+
+ENGINE = "specialist: knowledge-graph naive Bayes + guideline retrieval + conflict check"
+BRANCHES: dict[Level, int] = {"junior": 5, "attending": 4, "senior": 3}
+LABEL: dict[Level, str] = {"junior": "住院医师", "attending": "主治医师", "senior": "副主任/主任医师"}
+DEPTH: dict[Level, str] = {
+    "junior": "逐条讲清每个鉴别诊断的支持点和反对点、每项检查要回答什么问题、"
+    "需要警惕的危险信号和何时请上级医生。",
+    "attending": "要点式：主要鉴别诊断及关键鉴别点、首选检查、治疗思路。",
+    "senior": "只讲最关键的鉴别分歧和会改变决策的检查。",
+}
+
+
+class _Draft(BaseModel):
+    reasoning: str = ""
+    sentences: list[ModelSentence] = Field(min_length=1, max_length=20)
+
+
+def _context_text(context: PatientContext | None) -> str:
+    if context is None:
+        return ""
+    parts = [
+        f"诊断：{'、'.join(context.conditions)}" if context.conditions else "",
+        f"过敏：{'、'.join(context.allergies)}" if context.allergies else "",
+        f"在用药：{'、'.join(context.medications)}" if context.medications else "",
+    ]
+    return "；".join(p for p in parts if p)
+
+
+class ConsultService:
+    def __init__(
+        self,
+        db: Database,
+        principal: Principal,
+        general: GeneralModel,
+        kb: KnowledgeBase | None = None,
+        graph: GraphStore | None = None,
+    ) -> None:
+        self.db = db
+        self.principal = principal
+        self.general = general
+        self.graph = graph or GraphStore(db)
+        self.kb = kb or KnowledgeBase(db)
+        self.guardrails = Guardrails(self.graph)
+
+    def consult(self, request: ConsultRequest) -> ConsultResult:
+        case = request.case.strip()
+        trace = Trace()
+        with trace.step("guardrail", "before") as step:
+            pre = self.guardrails.before(case)
+            step.output = {"findings": [f.code for f in pre.findings]}
+        if pre.refusal is not None:
+            raise InvalidInput.for_field(
+                "case", "这不是一个可以会诊的病例 not a clinical case", code="not_a_case"
+            )
+        ctx = ToolContext(
+            kb=self.kb,
+            graph=self.graph,
+            book=EvidenceBook(),
+            patients=PatientService(self.db, self.principal) if request.patient_id else None,
+            patient_id=request.patient_id,
+        )
+        context = ctx.patient_context()
+        chart = ctx.chart()
+        with trace.step("reasoning", "findings") as step:
+            found = parsing.parse(self.graph, case)
+            step.output = {"present": found.present, "absent": found.absent}
+        if not found.present:
+            raise InvalidInput.for_field(
+                "case",
+                "没有识别出症状或体征，请描述主诉和主要发现 no findings recognised",
+                code="no_findings",
+            )
+        with trace.step("reasoning", "rank") as step:
+            ranked = rank(self.graph, found.present, found.absent, k=BRANCHES[request.level])
+            step.output = {"ranked": [(r.disease, r.probability) for r in ranked]}
+        hypotheses = [self._branch(r, ctx, context) for r in ranked]
+        sentences = self._specialist_sentences(hypotheses, request.level, ctx)
+        warnings = self._warnings(case, hypotheses, found)
+        top = ranked[0] if ranked else None
+        coverage = len(top.supporting) / len(found.present) if top else 0.0
+        confidence = Confidence(
+            value=round((top.probability if top else 0.0) * coverage, 3),
+            method="top branch's posterior among the ranked branches × share of present findings it explains",
+        )
+        findings: list[Finding] = list(pre.findings)
+        path, model, ref, fallback, chain = "specialist", None, None, None, None
+        usable = (
+            (self.general.protecting([chart.patient.name]) if chart else self.general)
+            if self.general.available and pre.model_allowed
+            else None
+        )
+        if usable is None:
+            fallback = "no_model" if not self.general.available else "prompt_injection"
+        else:
+            evidence, quarantined = self.guardrails.quarantine(ctx.book.items)
+            findings += quarantined
+            template = prompt("consult")
+            messages = template.render(
+                reasoning="cot",
+                level_label=LABEL[request.level],
+                depth=DEPTH[request.level],
+                case=case,
+                present=found.present,
+                absent=found.absent,
+                patient=_context_text(context),
+                hypotheses=hypotheses,
+                evidence=evidence,
+            )
+            with trace.step("llm", "consult", prompt=template.ref) as step:
+                drafted = usable.structured(messages, _Draft, purpose="consult")
+                step.outcome = drafted.reason.value if isinstance(drafted, Unavailable) else "ok"
+            if isinstance(drafted, Unavailable):
+                fallback = drafted.reason.value
+            else:
+                guarded, llm_path = guard(
+                    self.guardrails, drafted.value.sentences, [case, _context_text(context)], evidence
+                )
+                findings += guarded.findings
+                if guarded.sentences:
+                    sentences, path, model, ref = (
+                        guarded.sentences,
+                        llm_path,
+                        drafted.completion.model,
+                        template.ref,
+                    )
+                    chain = drafted.value.reasoning or None
+                else:
+                    fallback = "guardrails_rejected"
+        result = ConsultResult(
+            run_id=str(uuid.uuid4()),
+            case=case,
+            level=request.level,
+            present=found.present,
+            absent=found.absent,
+            hypotheses=hypotheses,
+            sentences=sentences,
+            answer=_markdown(case, request.level, found, hypotheses, sentences, warnings),
+            evidence=ctx.book.items,
+            confidence=confidence,
+            provenance=Provenance(
+                path=path,
+                engine=ENGINE,
+                model=model,
+                prompt=ref,
+                fallback=fallback,
+            ),
+            status=Status.needs_clinician_confirmation,
+            warnings=warnings,
+            guardrails=findings,
+            reasoning=chain,
+        )
+        steps = [s.model_dump(mode="json") for s in trace.steps]
+        store_run(
+            self.db,
+            self.principal,
+            RunRecord(
+                run_id=result.run_id,
+                agent="consult",
+                question=case,
+                patient_id=request.patient_id,
+                path=path,
+                model=model,
+                status=result.status.value,
+                result=result.model_dump(mode="json"),
+                steps=steps,
+            ),
+        )
+        return result.model_copy(update={"trace": steps})
+
+    def _branch(self, ranked: Ranked, ctx: ToolContext, context: PatientContext | None) -> Hypothesis:
+        disease = ranked.disease
+        facts: list[str] = []
+        symptoms = [
+            n for n in self.graph.neighbours(disease, Relation.has_symptom, limit=30) if n.direction == "out"
+        ]
+        if symptoms:
+            facts.append(
+                ctx.book.add(
+                    "graph",
+                    f"{disease}的典型症状：{'、'.join(profile(self.graph, disease)[:12])}",
+                    symptoms[0].source,
+                    review_status=symptoms[0].review_status,
+                )
+            )
+        checks = [
+            n for n in self.graph.neighbours(disease, Relation.needs_check, limit=10) if n.direction == "out"
+        ]
+        if checks:
+            facts.append(
+                ctx.book.add(
+                    "graph",
+                    f"{disease}的关键检查：{'、'.join(c.name for c in checks)}",
+                    checks[0].source,
+                    review_status=checks[0].review_status,
+                )
+            )
+        treatment: list[AnswerSentence] = []
+        for hit in self.kb.search(f"{disease} 一线治疗", k=8):
+            # the disease's own treatment section, not its overview or another disease's
+            if disease in hit.citation.section and "治疗" in hit.citation.section.rsplit(" > ", 1)[-1]:
+                ident = ctx.book.add(
+                    "passage", hit.text, hit.source, hit.citation, hit.authority.value, chunk_id=hit.chunk_id
+                )
+                treatment.append(
+                    AnswerSentence(text=hit.text.strip(), citations=[ident], location=hit.citation)
+                )
+                break
+        drugs: list[DrugIdea] = []
+        treated = [
+            n for n in self.graph.neighbours(disease, Relation.treated_by, limit=10) if n.direction == "out"
+        ]
+        if treated:
+            ident = ctx.book.add(
+                "graph",
+                f"{disease}的常用药物：{'、'.join(d.name for d in treated)}",
+                treated[0].source,
+                review_status=treated[0].review_status,
+            )
+            checker = ConflictChecker(self.graph)
+            ctx_conditions = context.conditions if context else []
+            for drug in treated:
+                caution = None
+                if context is not None:
+                    report = checker.check(
+                        ctx_conditions, context.allergies, [*context.medications, drug.name]
+                    )
+                    mine = [c for c in report.conflicts if drug.name in c.items]
+                    if mine:
+                        c = mine[0]
+                        text = c.sentence()
+                        conflict_id = ctx.book.add("graph", text, c.source, review_status=c.review_status)
+                        caution = f"{text} [{conflict_id}]"
+                drugs.append(DrugIdea(name=drug.name, evidence=[ident], caution=caution))
+        return Hypothesis(
+            disease=disease,
+            probability=ranked.probability,
+            supporting=ranked.supporting,
+            opposing=ranked.opposing,
+            unexplained=ranked.unexplained,
+            typical_not_reported=ranked.typical_not_reported,
+            checks=[c.name for c in checks],
+            treatment=treatment,
+            drugs=drugs,
+            evidence=facts,
+        )
+
+    @staticmethod
+    def _specialist_sentences(
+        hypotheses: list[Hypothesis], level: Level, ctx: ToolContext
+    ) -> list[AnswerSentence]:
+        out: list[AnswerSentence] = []
+        for rank_no, h in enumerate(hypotheses, start=1):
+            if not h.evidence:
+                continue
+            lead = "首先考虑" if rank_no == 1 else "需鉴别"
+            why = f"支持点：{'、'.join(h.supporting)}" if h.supporting else "支持点不多"
+            against = f"；反对点：{'、'.join(h.opposing)}" if h.opposing else ""
+            out.append(
+                AnswerSentence(text=f"{lead}{h.disease}（{why}{against}）。", citations=[h.evidence[0]])
+            )
+            if (level != "senior" or rank_no == 1) and h.checks and len(h.evidence) > 1:
+                out.append(
+                    AnswerSentence(text=f"建议检查：{'、'.join(h.checks[:6])}。", citations=[h.evidence[1]])
+                )
+            if level == "junior" and h.typical_not_reported:
+                out.append(
+                    AnswerSentence(
+                        text=f"可追问：{'、'.join(h.typical_not_reported[:5])}。", citations=[h.evidence[0]]
+                    )
+                )
+        return out
+
+    def _warnings(
+        self, case: str, hypotheses: list[Hypothesis], found: parsing.Findings
+    ) -> list[OutputWarning]:
+        warnings: list[OutputWarning] = []
+        if recognise(case).red_flag:
+            warnings.append(
+                OutputWarning(
+                    code="red_flag",
+                    severity="high",
+                    message="病例中有急症信号，请先评估生命体征并按急诊流程处理。",
+                )
+            )
+        for h in hypotheses:
+            for d in h.drugs:
+                if d.caution:
+                    warnings.append(OutputWarning(code="drug_conflict", severity="high", message=d.caution))
+        if hypotheses and hypotheses[0].probability < 0.5:
+            warnings.append(
+                OutputWarning(code="low_confidence", message="鉴别诊断之间差距不大，需更多信息。")
+            )
+        if not hypotheses:
+            warnings.append(OutputWarning(code="no_evidence", message="知识图谱中没有与这些发现匹配的疾病。"))
+        return warnings
+
+
+def _markdown(
+    case: str,
+    level: Level,
+    found: parsing.Findings,
+    hypotheses: list[Hypothesis],
+    sentences: list[AnswerSentence],
+    warnings: list[OutputWarning],
+) -> str:
+    lines = [
+        f"## 口袋主任医师 · 会诊意见（{LABEL[level]}版，草稿，需接诊医生确认）",
+        "",
+        f"**病例**：{case}",
+        f"**阳性发现**：{'、'.join(found.present) or '无'}；**阴性发现**：{'、'.join(found.absent) or '无'}",
+        "",
+    ]
+    for w in warnings:
+        lines.append(f"> ⚠ [{w.code}] {w.message}")
+    lines += ["", "### 讲解"] + [f"- {s.text} [{','.join(s.citations)}]" for s in sentences]
+    lines += [
+        "",
+        "### 鉴别诊断",
+        "| 诊断 | 概率 | 支持 | 反对 | 建议检查 |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for h in hypotheses:
+        lines.append(
+            f"| {h.disease} | {h.probability:.2f} | {'、'.join(h.supporting) or '—'} | "
+            f"{'、'.join(h.opposing) or '—'} | {'、'.join(h.checks[:5]) or '—'} |"
+        )
+    if level != "senior":
+        lines += ["", "### 治疗思路与用药"]
+        for h in hypotheses[:3]:
+            for t in h.treatment:
+                lines.append(f"- {h.disease}：{t.text} [{','.join(t.citations)}]")
+            for d in h.drugs[:6]:
+                note = f" ⚠ {d.caution}" if d.caution else ""
+                lines.append(f"- {h.disease} 常用药：{d.name} [{','.join(d.evidence)}]{note}")
+    return "\n".join(lines)
