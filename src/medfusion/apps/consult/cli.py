@@ -37,6 +37,5 @@ def consult(
     typer.echo(result.answer)
     p = result.provenance
     via = f"model {p.model}" if p.model else f"general model not used: {p.fallback}"
-    typer.echo(
-        f"\n({p.path}; {via}; confidence {result.confidence.value}; {result.status.value}; run {result.run_id})"
-    )
+    status = f"{result.status.value}; run {result.run_id}"
+    typer.echo(f"\n({p.path}; {via}; confidence {result.confidence.value}; {status})")
