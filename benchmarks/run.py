@@ -229,12 +229,19 @@ def bench_feedback_replay() -> dict[str, Any]:
     return feedback_replay.run()
 
 
+def bench_consult_dxy() -> dict[str, Any]:
+    from benchmarks import consult_dxy
+
+    return consult_dxy.run()
+
+
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "graph": bench_graph,
     "grounding": bench_grounding,
     "llm_client": bench_llm_client,
     "llm_faults": bench_llm_faults,
     "feedback_replay": bench_feedback_replay,
+    "consult_dxy": bench_consult_dxy,
     "graph_backends": bench_graph_backends,
     "embedding": bench_embedding,
     "search_scale": bench_search_scale,

@@ -424,11 +424,9 @@ class GraphStore:
                     )
         return out
 
-    def diseases_for_symptoms(self, symptoms: list[str], k: int = 10) -> list[DiseaseCandidate]:
+    def _symptom_scores(self, wanted: set[str]) -> tuple[dict[str, float], dict[str, list[str]]]:
+        """IDF-weighted votes of the given symptoms for every disease that lists one of them."""
         disease, symptom = aliased(GraphEntityRow), aliased(GraphEntityRow)
-        wanted = {s.strip() for s in symptoms if s.strip()}
-        if not wanted:
-            return []
         with self.db.read_session() as session:
             total = (
                 session.execute(
@@ -452,29 +450,42 @@ class GraphStore:
                 .join(symptom, symptom.id == GraphRelationRow.tail_id)
                 .where(GraphRelationRow.relation == Relation.has_symptom.value, symptom.name.in_(wanted))
             ).all()
-            scores: dict[str, float] = defaultdict(float)
-            support: dict[str, list[str]] = defaultdict(list)
-            for name, found in hits:
-                scores[name] += math.log(1 + total / spread.get(found, 1))
-                support[name].append(found)
-            ranked = sorted(scores, key=lambda d: (-scores[d], d))[:k]
-            result = []
-            for name in ranked:
-                listed = [n.name for n in self.neighbours(name, Relation.has_symptom) if n.direction == "out"]
-                departments = [
-                    n.name
-                    for n in self.neighbours(name, Relation.belongs_to_department)
-                    if n.direction == "out"
-                ]
-                result.append(
-                    DiseaseCandidate(
-                        disease=name,
-                        score=round(scores[name], 4),
-                        supporting=sorted(support[name]),
-                        not_observed=[s for s in listed if s not in wanted],
-                        departments=departments,
-                    )
+        scores: dict[str, float] = defaultdict(float)
+        support: dict[str, list[str]] = defaultdict(list)
+        for name, found in hits:
+            scores[name] += math.log(1 + total / spread.get(found, 1))
+            support[name].append(found)
+        return scores, support
+
+    def disease_names_for_symptoms(self, symptoms: list[str], k: int = 10) -> list[str]:
+        """The diseases ``diseases_for_symptoms`` would rank first, names only (no per-disease lookups)."""
+        wanted = {s.strip() for s in symptoms if s.strip()}
+        if not wanted:
+            return []
+        scores, _ = self._symptom_scores(wanted)
+        return sorted(scores, key=lambda d: (-scores[d], d))[:k]
+
+    def diseases_for_symptoms(self, symptoms: list[str], k: int = 10) -> list[DiseaseCandidate]:
+        wanted = {s.strip() for s in symptoms if s.strip()}
+        if not wanted:
+            return []
+        scores, support = self._symptom_scores(wanted)
+        ranked = sorted(scores, key=lambda d: (-scores[d], d))[:k]
+        result = []
+        for name in ranked:
+            listed = [n.name for n in self.neighbours(name, Relation.has_symptom) if n.direction == "out"]
+            departments = [
+                n.name for n in self.neighbours(name, Relation.belongs_to_department) if n.direction == "out"
+            ]
+            result.append(
+                DiseaseCandidate(
+                    disease=name,
+                    score=round(scores[name], 4),
+                    supporting=sorted(support[name]),
+                    not_observed=[s for s in listed if s not in wanted],
+                    departments=departments,
                 )
+            )
         return result
 
     def departments_for(self, names: list[str]) -> list[tuple[str, int]]:

@@ -294,6 +294,24 @@ class KnowledgeBase:
                         return hits
         return hits
 
+    def in_section(self, subject: str, heading: str, k: int = 3) -> list[Hit]:
+        """Passages filed under ``subject > … heading`` (e.g. a disease's 一线治疗 section), in document order
+        — for a question about a known entity, looking the section up beats ranking it."""
+        pattern = f"{subject}%{heading}%"
+        with self.db.read_session() as session:
+            rows = session.execute(
+                select(KbChunkRefRow.chunk_id, KbChunkRefRow.section)
+                .where(KbChunkRefRow.section.like(pattern))
+                .order_by(KbChunkRefRow.document_id, KbChunkRefRow.start)
+            ).all()
+        wanted = []
+        for chunk, section in rows:
+            top, _, rest = section.partition(" > ")
+            if (top == subject or top.startswith(f"{subject}（")) and heading in rest and chunk not in wanted:
+                wanted.append(chunk)
+        found = self._materialise(wanted[:k], None)
+        return [found[c] for c in wanted[:k] if c in found]
+
     def _materialise(self, chunk_ids: list[str], filters: SearchFilters | None) -> dict[str, Hit]:
         """Each chunk's text and its first reference (earliest-ingested document) that passes the filters."""
         query = (

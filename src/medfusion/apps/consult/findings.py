@@ -69,9 +69,12 @@ def parse(graph: GraphStore, text: str) -> Findings:
     return found
 
 
-def from_terms(graph: GraphStore, present: list[str], absent: list[str]) -> Findings:
-    """Structured findings (e.g. a form or a dataset's slots) → graph symptom names."""
-    names = symptom_names(graph)
+def from_terms(
+    graph: GraphStore, present: list[str], absent: list[str], names: list[str] | None = None
+) -> Findings:
+    """Structured findings (e.g. a form or a dataset's slots) → graph symptom names; ``names`` is the graph's
+    symptom list when the caller already has it."""
+    names = names if names is not None else symptom_names(graph)
     found = Findings()
     for terms, target in ((present, found.present), (absent, found.absent)):
         for term in terms:

@@ -58,14 +58,22 @@ def rank(
     absent: list[str],
     candidates: Iterable[str] | None = None,
     k: int = 10,
+    profiles: dict[str, list[str]] | None = None,
 ) -> list[Ranked]:
+    """``profiles``: a cache shared across calls (an evaluation ranks hundreds of cases)."""
     if candidates is None:
-        pool = [c.disease for c in graph.diseases_for_symptoms(present, k=OPEN_CANDIDATES)]
+        pool = graph.disease_names_for_symptoms(present, k=OPEN_CANDIDATES)
     else:
         pool = list(dict.fromkeys(candidates))
     scored: list[Ranked] = []
     for disease in pool:
-        symptoms = set(profile(graph, disease))
+        if profiles is None or disease not in profiles:
+            listed = profile(graph, disease)
+            if profiles is not None:
+                profiles[disease] = listed
+        else:
+            listed = profiles[disease]
+        symptoms = set(listed)
         if not symptoms:
             continue
         loglik = sum(math.log(P_PRESENT_IN if f in symptoms else P_PRESENT_OUT) for f in present)

@@ -4,11 +4,11 @@ checks that would discriminate, treatment ideas and drug suggestions with their 
 at the depth the asking doctor's level calls for.
 
 Specialist path: findings from the text (negation-aware), the chart when a patient is named (audited), a
-knowledge-graph naive-Bayes ranking over the whole graph, the graph's checks and drugs for each branch, a
-guideline passage for its first-line treatment, and the conflict check of every suggested drug against the
-patient's conditions, allergies and medications. With a general model, the ``consult`` prompt explains the
-same result at the doctor's level and the guardrails check every sentence; the structured differential is
-the specialist's either way.
+knowledge-graph naive-Bayes ranking over the whole graph, the graph's checks and drugs for each branch,
+the disease's own first-line treatment section from the guidelines, and the conflict check of every
+suggested drug against the patient's conditions, allergies and medications. With a general model, the
+``consult`` prompt explains the same result at the doctor's level and the guardrails check every sentence;
+the structured differential is the specialist's either way.
 """
 
 from __future__ import annotations
@@ -234,16 +234,12 @@ class ConsultService:
                 )
             )
         treatment: list[AnswerSentence] = []
-        for hit in self.kb.search(f"{disease} 一线治疗", k=8):
-            # the disease's own treatment section, not its overview or another disease's
-            if disease in hit.citation.section and "治疗" in hit.citation.section.rsplit(" > ", 1)[-1]:
-                ident = ctx.book.add(
-                    "passage", hit.text, hit.source, hit.citation, hit.authority.value, chunk_id=hit.chunk_id
-                )
-                treatment.append(
-                    AnswerSentence(text=hit.text.strip(), citations=[ident], location=hit.citation)
-                )
-                break
+        for hit in self.kb.in_section(disease, "治疗", k=1):
+            ident = ctx.book.add(
+                "passage", hit.text, hit.source, hit.citation, hit.authority.value, chunk_id=hit.chunk_id
+            )
+            quoted = AnswerSentence(text=hit.text.strip(), citations=[ident], location=hit.citation)
+            treatment.append(quoted)
         drugs: list[DrugIdea] = []
         treated = [
             n for n in self.graph.neighbours(disease, Relation.treated_by, limit=10) if n.direction == "out"
