@@ -3,6 +3,8 @@ passages, G1… for graph facts, P1… for the patient's chart) that answers cit
 
 from __future__ import annotations
 
+import threading
+
 from medfusion.knowledge.answers import Evidence
 from medfusion.knowledge.documents import Citation
 
@@ -13,6 +15,7 @@ class EvidenceBook:
     def __init__(self) -> None:
         self.items: list[Evidence] = []
         self._by_key: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()  # an MDT team's agents share one book from parallel threads
 
     def add(
         self,
@@ -25,24 +28,25 @@ class EvidenceBook:
         chunk_id: str | None = None,
     ) -> str:
         key = (kind, text)
-        if key in self._by_key:
-            return self._by_key[key]
-        number = sum(1 for e in self.items if e.kind == kind) + 1
-        ident = f"{_PREFIX[kind]}{number}"
-        self.items.append(
-            Evidence(
-                id=ident,
-                kind=kind,
-                text=text,
-                source=source,
-                citation=citation,
-                authority=authority,
-                review_status=review_status,
-                chunk_id=chunk_id,
+        with self._lock:
+            if key in self._by_key:
+                return self._by_key[key]
+            number = sum(1 for e in self.items if e.kind == kind) + 1
+            ident = f"{_PREFIX[kind]}{number}"
+            self.items.append(
+                Evidence(
+                    id=ident,
+                    kind=kind,
+                    text=text,
+                    source=source,
+                    citation=citation,
+                    authority=authority,
+                    review_status=review_status,
+                    chunk_id=chunk_id,
+                )
             )
-        )
-        self._by_key[key] = ident
-        return ident
+            self._by_key[key] = ident
+            return ident
 
     def adopt(self, evidence: list[Evidence]) -> dict[str, str]:
         """Take another engine's evidence (the knowledge layer's answer); returns old id → new id."""

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from medfusion.apps.consult import cli as consult_cli
+from medfusion.apps.mdt import cli as mdt_cli
 from medfusion.cli import (
     ask_cmd,
     audit_cmd,
@@ -45,6 +46,7 @@ app.add_typer(kb_cmd.app, name="kb")
 app.add_typer(graph_cmd.app, name="graph")
 app.add_typer(llm_cmd.app, name="llm")
 app.add_typer(feedback_cmd.app, name="feedback")
+app.add_typer(mdt_cli.app, name="mdt")
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 1
