@@ -235,6 +235,12 @@ def bench_consult_dxy() -> dict[str, Any]:
     return consult_dxy.run()
 
 
+def bench_mdt() -> dict[str, Any]:
+    from benchmarks import mdt_eval
+
+    return mdt_eval.run()
+
+
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "graph": bench_graph,
     "grounding": bench_grounding,
@@ -242,6 +248,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "llm_faults": bench_llm_faults,
     "feedback_replay": bench_feedback_replay,
     "consult_dxy": bench_consult_dxy,
+    "mdt": bench_mdt,
     "graph_backends": bench_graph_backends,
     "embedding": bench_embedding,
     "search_scale": bench_search_scale,

@@ -255,7 +255,24 @@ class GraphStore:
             for alias_id, row in session.execute(via_alias).all():
                 aliases.add(alias_id)
                 found.append(_entity(row))
-        # an alias stands for its preferred entity, not for itself
+            # an alias stands for its preferred entity, not for itself — unless it carries knowledge of its
+            # own (two packs may each prefer one of two names and attach rules to it: 消化道出血 / 上消化道出血)
+            if aliases:
+                aliases -= set(
+                    session.execute(
+                        select(GraphRelationRow.head_id).where(
+                            GraphRelationRow.head_id.in_(aliases),
+                            GraphRelationRow.relation != Relation.synonym_of.value,
+                        )
+                    ).scalars()
+                ) | set(
+                    session.execute(
+                        select(GraphRelationRow.tail_id).where(
+                            GraphRelationRow.tail_id.in_(aliases),
+                            GraphRelationRow.relation != Relation.synonym_of.value,
+                        )
+                    ).scalars()
+                )
         unique = {e.id: e for e in found if e.id not in aliases}
         return sorted(unique.values(), key=lambda e: (e.type, e.name))
 

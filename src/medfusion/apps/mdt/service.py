@@ -64,8 +64,11 @@ class MdtService:
         return imported.charts[0]
 
     def run(self, request: MdtRequest, on: date | None = None) -> MdtResult:
+        return self.consult_chart(self.chart(request), request, on)
+
+    def consult_chart(self, chart: PatientChart, request: MdtRequest, on: date | None = None) -> MdtResult:
+        """The MDT on a chart already in hand (``request`` supplies the question and proposals)."""
         trace = Trace()
-        chart = self.chart(request)
         case = cases.from_chart(chart, on)
         if not case.diagnoses:
             raise InvalidInput.for_field(
