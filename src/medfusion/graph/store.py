@@ -255,8 +255,8 @@ class GraphStore:
             for alias_id, row in session.execute(via_alias).all():
                 aliases.add(alias_id)
                 found.append(_entity(row))
-            # an alias stands for its preferred entity, not for itself — unless it carries knowledge of its
-            # own (two packs may each prefer one of two names and attach rules to it: 消化道出血 / 上消化道出血)
+            # an alias stands for its preferred entity, not for itself — unless it carries knowledge of
+            # its own (two packs may each prefer one name and attach rules to it: 消化道出血 / 上消化道出血)
             if aliases:
                 aliases -= set(
                     session.execute(
