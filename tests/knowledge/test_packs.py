@@ -115,7 +115,8 @@ def test_cli_pack_commands_and_first_use(
     get_settings.cache_clear()
     code, out, _ = run(["kb", "pack", "list"], capsys)
     names = {p["name"] for p in json.loads(out)}
-    assert code == 0 and names == {"demo-pack", "drug-safety", "starter-diseases", "icd10-categories"}
+    shipped = {p.name for p in packs.shipped()}
+    assert code == 0 and names == {"demo-pack", *shipped} and "symptom-lexicon" in shipped
 
 
 def test_shipped_icd10_pack_links_categories_to_blocks_and_chapters(tmp_path: Path) -> None:

@@ -111,3 +111,37 @@ def test_diagnosis_summary_groups_visits_by_code(seeded: list[PatientChart]) -> 
     lines = diagnosis_summary(chart)
     assert sum(line.visits for line in lines) == len(chart.conditions)
     assert len({line.code for line in lines}) == len(lines)
+
+
+def test_drafts_page_reviews_a_draft_and_refuses_roles_that_may_not(
+    client: TestClient, tmp_path: object
+) -> None:
+    from medfusion.agents.ask import AskRequest, AskService
+    from medfusion.llm import GeneralModel
+    from medfusion.settings import Settings, get_settings
+    from medfusion.store.database import get_database
+    from medfusion.store.patient_service import Principal
+    from medfusion.store.tables import AgentRunRow
+
+    db = get_database(get_settings())
+    general = GeneralModel.from_settings(Settings(data_dir=get_settings().resolved_data_dir))
+    run_id = (
+        AskService(db, Principal("doctor", "doctor"), general)
+        .ask(AskRequest(question="高血压怎么治疗？"))
+        .run_id
+    )
+    _login(client, "doctor")
+    page = client.get("/drafts")
+    assert page.status_code == 200 and "高血压怎么治疗" in page.text and f"/drafts/{run_id}" in page.text
+    empty = client.post(f"/drafts/{run_id}", data={"action": "reject"}, follow_redirects=False)
+    assert empty.status_code == 422  # a rejection needs its reason
+    done = client.post(
+        f"/drafts/{run_id}", data={"action": "reject", "reason": "证据不足"}, follow_redirects=False
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/drafts"
+    with db.session() as session:
+        assert session.get(AgentRunRow, run_id).status == "rejected"  # type: ignore[union-attr]
+    assert f"/drafts/{run_id}" not in client.get("/drafts").text
+    client.post("/logout")
+    _login(client, "manager")
+    assert client.get("/drafts").status_code == 403

@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import select
 
-from medfusion.errors import NotFound
+from medfusion.errors import NotFound, PermissionDenied
 from medfusion.store import audit
+from medfusion.store.access import Permission
 from medfusion.store.database import Database
 from medfusion.store.patient_service import Principal
 from medfusion.store.tables import AgentRunRow
@@ -94,3 +96,51 @@ def stored_run(db: Database, principal: Principal, run_id: str) -> StoredRun:
             result=row.result,
             steps=row.steps,
         )
+
+
+class PendingRun(BaseModel):
+    run_id: str
+    at: datetime
+    username: str
+    agent: str
+    patient_id: str | None
+    path: str
+    question: str
+    answer: str
+
+
+def pending_runs(db: Database, principal: Principal, limit: int = 50) -> list[PendingRun]:
+    """Drafts waiting for a clinician (``draft:review``); runs about a patient only for those who may read
+    charts. The listing is audited."""
+    if not principal.may(Permission.draft_review):
+        raise PermissionDenied("审核草稿需要 draft:review 权限")
+    query = (
+        select(AgentRunRow)
+        .where(AgentRunRow.status == "needs_clinician_confirmation")
+        .order_by(AgentRunRow.at.desc())
+        .limit(limit)
+    )
+    if not principal.may(Permission.patient_read):
+        query = query.where(AgentRunRow.patient_id.is_(None))
+    with db.session() as session:
+        rows = list(session.scalars(query))
+        audit.record(
+            session,
+            principal.actor,
+            "agent.run.list",
+            audit.Outcome.success,
+            detail={"returned": len(rows), "surface": "web"},
+        )
+        return [
+            PendingRun(
+                run_id=r.id,
+                at=r.at,
+                username=r.username,
+                agent=r.agent,
+                patient_id=r.patient_id,
+                path=r.path,
+                question=r.question,
+                answer=str(r.result.get("answer", "")),
+            )
+            for r in rows
+        ]

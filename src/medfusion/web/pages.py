@@ -13,9 +13,18 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 
+from medfusion.agents.runs import pending_runs
 from medfusion.api.auth import Credentials, get_db, get_settings_dep, principal_from_token, require, sign_in
-from medfusion.errors import AccountLocked, AuthenticationFailed, MedFusionError, PermissionDenied
+from medfusion.errors import (
+    AccountLocked,
+    AuthenticationFailed,
+    InvalidInput,
+    MedFusionError,
+    PermissionDenied,
+)
+from medfusion.feedback.service import Action, FeedbackRequest, FeedbackService
 from medfusion.record.clinical_time import SHANGHAI
 from medfusion.record.models import SEX_LABELS, EncounterClass, ObservationCategory, PatientChart
 from medfusion.store import audit
@@ -267,3 +276,41 @@ def audit_page(request: Request, patient_id: Annotated[str | None, Query(max_len
             detail={"count": len(entries), "surface": "web"},
         )
     return _render(request, "audit.html", principal, entries=entries, patient_id=patient_id)
+
+
+_AGENT_LABELS = {"ask": "问答", "consult": "口袋主任医师", "mdt": "多学科会诊"}
+
+
+@router.get("/drafts", response_class=HTMLResponse)
+def drafts_page(request: Request) -> Response:
+    """Drafts waiting for a clinician: accept, edit or reject each (the feedback loop)."""
+    principal = _principal(request)
+    if principal is None:
+        return _to_login(request)
+    try:
+        runs = pending_runs(get_db(request), principal)
+    except MedFusionError as error:
+        return _error(request, principal, error)
+    return _render(request, "drafts.html", principal, runs=runs, labels=_AGENT_LABELS)
+
+
+@router.post("/drafts/{run_id}")
+def review_draft(
+    request: Request,
+    run_id: str,
+    action: Annotated[Action, Form()],
+    edited: Annotated[str | None, Form(max_length=20_000)] = None,
+    reason: Annotated[str | None, Form(max_length=2_000)] = None,
+) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return _to_login(request)
+    try:
+        feedback = FeedbackRequest(run_id=run_id, action=action, edited=edited or None, reason=reason or None)
+        FeedbackService(get_db(request), principal).record(feedback)
+    except ValidationError as error:
+        message = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
+        return _error(request, principal, InvalidInput.for_field("feedback", message))
+    except MedFusionError as error:
+        return _error(request, principal, error)
+    return RedirectResponse("/drafts", status_code=303)
