@@ -15,13 +15,17 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from medfusion.errors import InvalidInput, NotFound, PermissionDenied
 from medfusion.knowledge import feedback_prior
+from medfusion.record.clinical_time import SHANGHAI
+from medfusion.record.models import ClinicalNote, NoteSection, NoteType
 from medfusion.store import audit
 from medfusion.store.access import Permission
 from medfusion.store.database import Database
 from medfusion.store.patient_service import Principal
+from medfusion.store.patients import PatientRepository
 from medfusion.store.tables import AgentRunRow, FeedbackRow
 
 
@@ -32,6 +36,8 @@ class Action(StrEnum):
 
 
 STATUS = {Action.accept: "confirmed", Action.edit: "edited", Action.reject: "rejected"}
+# drafts that become chart documents once confirmed: kind → note title
+WRITE_BACK = {"mdt": "多学科会诊纪要"}
 # an edit means the draft was partly right: half the credit of an acceptance
 DELTA = {Action.accept: 1.0, Action.edit: 0.5, Action.reject: -1.0}
 
@@ -60,6 +66,7 @@ class FeedbackRecord(BaseModel):
     action: Action
     status: str  # the run's status after this act
     passages: int  # passages whose retrieval weight changed
+    note_id: str | None = None  # the chart note a confirmed MDT draft became
 
 
 class FeedbackEntry(BaseModel):
@@ -131,13 +138,16 @@ class FeedbackService:
             run.status = STATUS[request.action]
             touched = feedback_prior.record(session, run.question, passages, DELTA[request.action])
             session.flush()
+            note_id = None
+            if run.agent in WRITE_BACK and run.patient_id and request.action is not Action.reject:
+                note_id = self._write_back(session, run, request.edited or row.draft)
             audit.record(
                 session,
                 self.principal.actor,
                 f"feedback.{request.action.value}",
                 audit.Outcome.success,
                 patient_id=run.patient_id,
-                detail={"run_id": run.id, "feedback_id": row.id, "kind": run.agent},
+                detail={"run_id": run.id, "feedback_id": row.id, "kind": run.agent, "note_id": note_id},
             )
             return FeedbackRecord(
                 id=row.id,
@@ -148,7 +158,35 @@ class FeedbackService:
                 action=request.action,
                 status=run.status,
                 passages=touched,
+                note_id=note_id,
             )
+
+    def _write_back(self, session: Session, run: AgentRunRow, text: str) -> str:
+        """Confirmed MDT minutes go into the chart as a 会诊记录 (Med-Go MDT case: minutes written back to the
+        EMR) — only once a clinician has accepted or edited them, authored by that clinician."""
+        self._require(Permission.patient_write)
+        assert run.patient_id is not None
+        repository = PatientRepository(session)
+        chart = repository.get_chart(run.patient_id)
+        note = ClinicalNote(
+            id=f"{run.patient_id}-mdt-{run.id[:8]}",
+            note_type=NoteType.consultation_record,
+            title=WRITE_BACK[run.agent],
+            author=self.principal.username,
+            written_at=datetime.now(SHANGHAI),
+            sections=[NoteSection(title=WRITE_BACK[run.agent], text=text[:200_000])],
+        )
+        notes = [n for n in chart.notes if n.id != note.id]  # a second confirmation replaces the first
+        repository.replace_chart(chart.model_copy(update={"notes": [*notes, note]}))
+        audit.record(
+            session,
+            self.principal.actor,
+            "patient.note.write",
+            audit.Outcome.success,
+            patient_id=run.patient_id,
+            detail={"note_id": note.id, "run_id": run.id},
+        )
+        return note.id
 
     def entries(self, run_id: str | None = None, limit: int = 200) -> list[FeedbackEntry]:
         self._require(Permission.draft_review)
