@@ -111,6 +111,8 @@ class Answerer:
         question = question.strip()
         mentions = self.graph.mentions(question)
         hits = self.kb.search(question, k=k, filters=filters)
+        if filters is None:
+            hits = _merge(self._sections(question, mentions), hits, k)
         confidence = self._confidence(question, hits)
         rounds, expanded = 1, []
         if confidence < LOW_CONFIDENCE:
@@ -132,6 +134,20 @@ class Answerer:
             expanded_terms=expanded,
             entities=sorted({f"{m.entity.type}:{m.entity.name}" for m in mentions}),
         )
+
+    def _sections(self, question: str, mentions: list[Mention]) -> list[Hit]:
+        """A question about a named disease and what its guideline section covers (治疗, 检查, 症状) gets
+        that section looked up, not only ranked: "高血压的一线治疗" reads 原发性高血压 > 一线治疗 even when
+        the words also match other diseases' treatment sections better."""
+        headings = [h for rel, h in _SECTION_OF.items() if any(w in question for w in _INTENTS[rel])]
+        diseases = list(
+            dict.fromkeys(m.entity.name for m in mentions if m.entity.type == EntityType.disease.value)
+        )
+        found: list[Hit] = []
+        for disease in diseases[:2]:
+            for heading in headings:
+                found += self.kb.in_section(disease, heading, k=1)
+        return found
 
     def _confidence(self, question: str, hits: list[Hit], extra: list[str] | None = None) -> float:
         """Mostly how much of the question the best sentence of the top passages covers, partly how
@@ -206,8 +222,16 @@ class Answerer:
         asked = [rel for rel, words in _INTENTS.items() if any(w in question for w in words)]
         asked = asked or [Relation.belongs_to_department]
         symptoms = list({m.entity.name: m for m in mentions if m.entity.type == EntityType.symptom.value})
-        # a word that names both a symptom and a disease (咳嗽 is also ICD-10 R05) is read as the symptom
-        as_symptom = {m.surface for m in mentions if m.entity.type == EntityType.symptom.value}
+        # a word that names both a symptom and a disease (咳嗽 is also ICD-10 R05) is read as the symptom —
+        # unless the question asks how to treat or check it (高血压的一线治疗 is about the disease)
+        about_disease = any(
+            w in question for rel in (Relation.treated_by, Relation.needs_check) for w in _INTENTS[rel]
+        )
+        as_symptom = (
+            set()
+            if about_disease
+            else {m.surface for m in mentions if m.entity.type == EntityType.symptom.value}
+        )
         diseases = list(
             {
                 m.entity.name: m
@@ -270,6 +294,20 @@ _LABEL = {
     Relation.needs_check: "关键检查",
     Relation.treated_by: "常用药物",
 }
+
+
+_SECTION_OF = {Relation.treated_by: "治疗", Relation.needs_check: "检查", Relation.has_symptom: "症状"}
+
+
+def _merge(first: list[Hit], rest: list[Hit], k: int) -> list[Hit]:
+    """Looked-up sections first, then the ranked hits, each passage once."""
+    seen: set[str] = set()
+    merged = []
+    for hit in [*first, *rest]:
+        if hit.chunk_id not in seen:
+            seen.add(hit.chunk_id)
+            merged.append(hit)
+    return merged[: max(k, len(first))]
 
 
 def _fuse(rounds: list[list[Hit]], k: int) -> list[Hit]:
