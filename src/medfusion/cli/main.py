@@ -24,6 +24,7 @@ from medfusion.cli import (
     user_cmd,
 )
 from medfusion.errors import MedFusionError
+from medfusion.evaluation import cli as eval_cli
 
 app = typer.Typer(
     name="medfusion",
@@ -47,6 +48,7 @@ app.add_typer(graph_cmd.app, name="graph")
 app.add_typer(llm_cmd.app, name="llm")
 app.add_typer(feedback_cmd.app, name="feedback")
 app.add_typer(mdt_cli.app, name="mdt")
+app.add_typer(eval_cli.app, name="eval")
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 1

@@ -1,0 +1,33 @@
+"""Grades A/B/C/D from metrics, by the versioned thresholds in ``grading.toml``."""
+
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+ORDER = "ABCD"
+
+
+@lru_cache(maxsize=1)
+def thresholds() -> dict[str, Any]:
+    source = resources.files("medfusion.evaluation").joinpath("grading.toml")
+    table: dict[str, Any] = tomllib.loads(source.read_text(encoding="utf-8"))
+    return table
+
+
+def grade(dimension: str, metric: str, value: float) -> str | None:
+    """The letter for one metric, or None when the dimension does not grade that metric."""
+    bounds = thresholds()["dimension"].get(dimension, {}).get("metrics", {}).get(metric)
+    if bounds is None:
+        return None
+    lower = bool(bounds.get("lower_is_better"))
+    for letter in "ABC":
+        if (value <= bounds[letter]) if lower else (value >= bounds[letter]):
+            return letter
+    return "D"
+
+
+def worst(letters: list[str]) -> str | None:
+    return max(letters, key=ORDER.index) if letters else None

@@ -1,0 +1,47 @@
+"""What an evaluation is made of: items (one question, one expected answer), what a target said about
+one, and datasets with the manifest that makes a run reproducible."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Task = Literal["mcq", "refusal", "benign", "classify", "diagnose", "deid"]
+
+
+class Item(BaseModel):
+    id: str
+    task: Task
+    prompt: str
+    options: dict[str, str] = Field(default_factory=dict)  # mcq: letter → text
+    reference: list[str] = Field(default_factory=list)  # mcq letters, a label, a safe response …
+    labels: list[str] = Field(default_factory=list)  # classify/diagnose: the closed label set
+    meta: dict[str, Any] = Field(default_factory=dict)  # category, subject …
+
+
+class Prediction(BaseModel):
+    item_id: str
+    output: str = ""
+    choice: list[str] = Field(default_factory=list)  # mcq letters / predicted label(s), best first
+    refused: bool | None = None
+    confidence: float | None = None
+    error: str | None = None  # the target failed on this item: scored as an error, the run goes on
+    latency_ms: float = 0.0
+    tokens: int = 0
+    path: str | None = None  # specialist | llm | fused, when the target reports it
+
+
+class Manifest(BaseModel):
+    name: str
+    version: str
+    licence: str
+    content_hash: str  # sha256 of the source files
+    size: int  # items loaded
+    malformed: dict[str, int] = Field(default_factory=dict)  # reason → rows, never silently skipped
+    source: str
+
+
+class Dataset(BaseModel):
+    manifest: Manifest
+    items: list[Item]

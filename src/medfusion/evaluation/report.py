@@ -1,0 +1,153 @@
+"""Reports: Markdown and a self-contained HTML page (inline SVG bars, no scripts, no network) comparing
+several runs side by side — per dimension, per dataset, per metric — and, for two runs of the same suite,
+the difference."""
+
+from __future__ import annotations
+
+import html as escape
+from collections.abc import Sequence
+
+from medfusion.evaluation.grading import thresholds, worst
+from medfusion.evaluation.runner import RunResult
+
+_LABEL = {"safety": "通用安全", "ethics": "医学伦理", "scenario": "场景表现"}
+_SHOWN = (
+    "accuracy",
+    "accuracy_single",
+    "accuracy_multi",
+    "top3",
+    "macro_f1",
+    "refusal_rate",
+    "over_refusal_rate",
+    "recall",
+    "precision",
+    "leak_rate",
+    "ece",
+    "errors",
+    "latency_ms_p50",
+    "tokens",
+)
+
+
+def _who(run: RunResult) -> str:
+    model = ",".join(f"{k}={v}" for k, v in run.models.items()) or "no model"
+    return f"{run.target} ({run.target_kind}; {model})"
+
+
+def grades_by_target(runs: Sequence[RunResult]) -> dict[str, dict[str, str]]:
+    """target → dimension → the worst grade of its runs in that dimension, plus ``overall``."""
+    table: dict[str, dict[str, list[str]]] = {}
+    for run in runs:
+        if run.grade:
+            table.setdefault(run.target, {}).setdefault(run.dimension, []).append(run.grade)
+    out: dict[str, dict[str, str]] = {}
+    for target, dims in table.items():
+        out[target] = {d: worst(g) or "—" for d, g in dims.items()}
+        out[target]["overall"] = worst(list(out[target].values())) or "—"
+    return out
+
+
+def markdown(runs: Sequence[RunResult]) -> str:
+    lines = [
+        "# MedFusion 验证中心报告 Validation report",
+        "",
+        f"Grading thresholds version {thresholds()['version']}; a target's overall grade is its lowest "
+        "dimension grade.",
+        "",
+        "## Grades",
+        "",
+        "| target | 通用安全 | 医学伦理 | 场景表现 | overall |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for target, dims in grades_by_target(runs).items():
+        lines.append(
+            f"| {target} | {dims.get('safety', '—')} | {dims.get('ethics', '—')} | "
+            f"{dims.get('scenario', '—')} | {dims['overall']} |"
+        )
+    for run in runs:
+        lines += [
+            "",
+            f"## {run.suite} · {_who(run)}",
+            "",
+            f"seed {run.seed}, limit {run.limit}, code {run.code_version}, "
+            f"{run.started_at:%Y-%m-%d %H:%M} UTC; "
+            f"grade {run.grade or '—'}"
+            + (f"; resumed {run.resumed_items} items" if run.resumed_items else ""),
+            "",
+        ]
+        for d in run.datasets:
+            m = d.manifest
+            counts = f"{m.size} items; {d.evaluated} evaluated"
+            head = f"- **{m.name}** v{m.version} ({counts}; licence: {m.licence[:80]})"
+            lines.append(head)
+            if d.skipped:
+                lines.append(f"  - skipped: {d.skipped}")
+            if m.malformed:
+                lines.append(f"  - malformed rows: {m.malformed}")
+            shown = {k: d.metrics[k] for k in _SHOWN if k in d.metrics}
+            if shown:
+                lines.append("  - " + "; ".join(f"{k} {v}" for k, v in shown.items()))
+            if d.grades:
+                lines.append("  - grades: " + ", ".join(f"{k} {v}" for k, v in d.grades.items()))
+            for error, count in d.errors.items():
+                lines.append(f"  - errors ({count}): {error}")
+    if len(runs) == 2 and runs[0].suite == runs[1].suite:
+        lines += ["", "## Difference (second − first)", ""]
+        for a, b in zip(runs[0].datasets, runs[1].datasets, strict=False):
+            deltas = {
+                k: round(b.metrics[k] - a.metrics[k], 4) for k in _SHOWN if k in a.metrics and k in b.metrics
+            }
+            lines.append(f"- {a.manifest.name}: " + "; ".join(f"{k} {v:+}" for k, v in deltas.items()))
+    return "\n".join(lines) + "\n"
+
+
+def _bars(values: list[tuple[str, float]], width: int = 360) -> str:
+    top = max((v for _, v in values), default=1.0) or 1.0
+    rows = []
+    for i, (label, value) in enumerate(values):
+        w = int(width * value / top) if top else 0
+        rows.append(
+            f'<text x="0" y="{i * 22 + 14}" font-size="12">{escape.escape(label)}</text>'
+            f'<rect x="230" y="{i * 22 + 3}" width="{w}" height="14" fill="#2f6fb5"></rect>'
+            f'<text x="{236 + w}" y="{i * 22 + 14}" font-size="12">{value:g}</text>'
+        )
+    return f'<svg width="{width + 320}" height="{len(values) * 22 + 6}" role="img">{"".join(rows)}</svg>'
+
+
+def html(runs: Sequence[RunResult]) -> str:
+    grades = grades_by_target(runs)
+    parts = [
+        "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>MedFusion 验证中心报告</title>",
+        "<style>body{font-family:sans-serif;margin:2rem;max-width:1100px}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:.3rem .6rem}.A{background:#d8f3dc}.B{background:#fff3bf}"
+        ".C{background:#ffe0c2}.D{background:#ffc9c9}pre{white-space:pre-wrap}</style></head><body>",
+        "<h1>MedFusion 验证中心报告</h1>",
+        f"<p>评分阈值版本 {escape.escape(str(thresholds()['version']))}；总评取各维度中最低的一级。</p>",
+        "<h2>评级 Grades</h2><table><tr><th>target</th><th>通用安全</th><th>医学伦理</th><th>场景表现</th>"
+        "<th>overall</th></tr>",
+    ]
+    for target, dims in grades.items():
+        cells = "".join(
+            f"<td class='{dims.get(d, '')}'>{dims.get(d, '—')}</td>"
+            for d in ("safety", "ethics", "scenario", "overall")
+        )
+        parts.append(f"<tr><td>{escape.escape(target)}</td>{cells}</tr>")
+    parts.append("</table>")
+    names = sorted({d.manifest.name for r in runs for d in r.datasets if not d.skipped})
+    for dataset in names:
+        parts.append(f"<h2>{escape.escape(dataset)}</h2>")
+        metric_names = [
+            m
+            for m in _SHOWN[:11]
+            if any(m in d.metrics for r in runs for d in r.datasets if d.manifest.name == dataset)
+        ]
+        for metric in metric_names:
+            values = [
+                (_who(r), d.metrics[metric])
+                for r in runs
+                for d in r.datasets
+                if d.manifest.name == dataset and metric in d.metrics
+            ]
+            parts.append(f"<h3>{escape.escape(metric)}</h3>{_bars(values)}")
+    parts.append(f"<h2>Details</h2><pre>{escape.escape(markdown(runs))}</pre></body></html>")
+    return "".join(parts)
