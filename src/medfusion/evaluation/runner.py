@@ -155,7 +155,7 @@ def run_suite(
             {"target": target.name, "models": models, "seed": seed, "limit": limit}, sort_keys=True
         )
         fingerprint = f"{dataset.manifest.content_hash}:{setup}"
-        log = out / f"{name}.items.jsonl"
+        log = out / f"{dataset.manifest.name}.items.jsonl"
         done = _done(log, fingerprint)
         resumed += len(done)
         todo = [i for i in items if i.id not in done]
