@@ -18,10 +18,12 @@ from medfusion.evaluation.report import html, markdown
 from medfusion.evaluation.targets import GuardrailTarget, ModelTarget
 from medfusion.llm import GeneralModel
 from medfusion.settings import Settings
+from tests.api.conftest import auth, client, seeded
 from tests.cli.test_cli import run
 from tests.conftest import shared_dataset
 from tests.fakes.openai_server import Behaviour, FakeOpenAI, answer
 
+__all__ = ["auth", "client", "seeded"]  # the API fixtures
 OPTIONS = {"A": "原发病", "B": "出血部位", "C": "出血量", "D": "在胃内停留时间"}
 
 
@@ -208,3 +210,30 @@ def test_offline_targets_and_a_side_by_side_report(
     assert shared.exists()
     two = [runner.read(folders[1]), runner.read(folders[1])]
     assert "Difference" in markdown(two) and html(two).startswith("<!doctype html>")
+
+
+def test_api_starts_a_run_and_serves_its_report(client: Any, auth: Any) -> None:
+    import time as clock
+
+    manager, doctor = auth("manager"), auth("doctor")
+    started = client.post(
+        "/api/eval/runs", headers=manager, json={"suite": "deid", "target": "deid", "limit": 3}
+    )
+    assert started.status_code == 202 and started.json()["state"] == "running"
+    run_id = started.json()["id"]
+    for _ in range(200):  # wait for the background run (bounded; not a timing assertion)
+        state = client.get(f"/api/eval/runs/{run_id}", headers=manager).json()
+        if state["state"] != "running":
+            break
+        clock.sleep(0.05)
+    assert state["state"] == "done" and state["grade"] == "A" and state["results"]["suite"] == "deid"
+    page = client.get(f"/api/eval/runs/{run_id}/report", headers=manager)
+    assert page.status_code == 200 and "验证中心报告" in page.text
+    assert [r["id"] for r in client.get("/api/eval/runs", headers=manager).json()] == [run_id]
+    assert (
+        client.post("/api/eval/runs", headers=doctor, json={"suite": "deid", "target": "deid"}).status_code
+        == 403
+    )
+    refused = client.post("/api/eval/runs", headers=manager, json={"suite": "qc", "target": "deid"})
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "suite_not_runnable"
+    assert client.get("/api/eval/runs/nope", headers=manager).status_code == 404

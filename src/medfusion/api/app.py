@@ -25,6 +25,7 @@ from medfusion.api import (
 from medfusion.api.limits import AccessLog, BodySizeLimit
 from medfusion.apps.consult import api as consult_api
 from medfusion.apps.mdt import api as mdt_api
+from medfusion.evaluation import api as eval_api
 from medfusion.settings import Settings, get_settings
 from medfusion.store.database import get_database
 from medfusion.web import pages
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         feedback.router,
         consult_api.router,
         mdt_api.router,
+        eval_api.router,
         pages.router,
     ):
         app.include_router(router)

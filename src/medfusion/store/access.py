@@ -42,6 +42,7 @@ class Permission(StrEnum):
     privacy_deid = "privacy:deid"
     knowledge_manage = "knowledge:manage"
     draft_review = "draft:review"  # accept, edit or reject an assistive draft (the feedback loop)
+    evaluation_run = "evaluation:run"  # start validation runs and read their reports
 
 
 P = Permission
@@ -58,7 +59,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         }
     ),
     Role.nurse: frozenset({P.patient_read, P.patient_search, P.patient_write, P.draft_review}),
-    Role.manager: frozenset({P.patient_search}),
+    Role.manager: frozenset({P.patient_search, P.evaluation_run}),
     Role.public_health: frozenset({P.patient_read, P.patient_search, P.fhir_export, P.privacy_deid}),
     Role.patient: frozenset({P.patient_read, P.fhir_export}),
     Role.auditor: frozenset({P.audit_read}),
