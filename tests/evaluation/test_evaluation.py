@@ -237,3 +237,28 @@ def test_api_starts_a_run_and_serves_its_report(client: Any, auth: Any) -> None:
     refused = client.post("/api/eval/runs", headers=manager, json={"suite": "qc", "target": "deid"})
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "suite_not_runnable"
     assert client.get("/api/eval/runs/nope", headers=manager).status_code == 404
+
+
+def test_entity_level_precision_recall_f1() -> None:
+    items = [Item(id="1", task="extract", prompt="p", reference=["头晕:阳性", "胸痛:阴性"])]
+    preds = [Prediction(item_id="1", choice=["头晕:阳性", "胸痛:阳性", "发热:阳性"])]
+    assert metrics.entities(items, preds) == {"precision": 0.3333, "recall": 0.5, "f1": 0.4}
+
+
+@pytest.mark.dataset
+def test_dialogue_findings_on_mie(packed_db: Any, tmp_path: Path) -> None:
+    from medfusion.evaluation.targets import FindingsTarget
+    from medfusion.graph.store import GraphStore
+
+    shared = shared_dataset("mie_cardio_dialogue").parent
+    result = runner.run_suite(
+        "dialogue", FindingsTarget(GraphStore(packed_db)), shared, tmp_path / "o", {}, limit=30, seed=4
+    )
+    mie = next(d for d in result.datasets if d.manifest.name == "mie_cardio_dialogue")
+    dxy = next(d for d in result.datasets if d.manifest.name == "dxy_dialog")
+    assert (
+        dxy.skipped
+        and mie.evaluated == 30
+        and mie.metrics["precision"] > 0.5
+        and 0 < mie.metrics["recall"] < 1
+    )

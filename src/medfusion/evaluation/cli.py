@@ -15,6 +15,7 @@ from medfusion.evaluation.targets import (
     AskTarget,
     ConsultTarget,
     DeidTarget,
+    FindingsTarget,
     GuardrailTarget,
     ModelTarget,
     RetrievalMcqTarget,
@@ -38,6 +39,7 @@ TARGETS = {
     "triage-graph": "离线图谱分科 offline department from the graph",
     "consult": "口袋主任医师鉴别诊断 pocket chief physician differential",
     "deid": "离线去标识化 offline de-identification",
+    "findings": "对话症状与阴阳性抽取 symptom findings from dialogue",
 }
 
 
@@ -64,6 +66,8 @@ def make_target(name: str) -> Target:
         return ConsultTarget(GraphStore(db))
     if name == "deid":
         return DeidTarget()
+    if name == "findings":
+        return FindingsTarget(GraphStore(db))
     raise InvalidInput.for_field("--target", f"未知目标 unknown target {name}; see `medfusion eval list`")
 
 

@@ -222,6 +222,41 @@ def dxy(folder: Path) -> tuple[list[Item], Counter[str]]:
     return items, bad
 
 
+def mie(folder: Path) -> tuple[list[Item], Counter[str]]:
+    """MIE cardiology dialogues (ACL 2020): the symptoms the patient reports present (阳性) or absent (阴性)
+    over the whole dialogue — the union of its windows' labels, symptom category only; doctor's judgements
+    (医生阳性/阴性) and unknowns are not patient statements and are left out of the reference."""
+    bad: Counter[str] = Counter()
+    ontology = json.loads((folder / "ontology.json").read_text(encoding="utf-8"))
+    symptoms = sorted(ontology.get("症状", []))
+    items = []
+    for row in _jsonl(folder / "dialogues.jsonl", bad):
+        windows = row.get("windows")
+        if not isinstance(windows, list) or not windows:
+            bad["no windows"] += 1
+            continue
+        turns: list[str] = []
+        labels: set[str] = set()
+        for window in windows:
+            for utterance in window.get("utterances", []):
+                if utterance and (not turns or turns[-1] != utterance) and utterance not in turns[-5:]:
+                    turns.append(utterance)
+            for label in window.get("label", []):
+                m = re.fullmatch(r"症状:(.+)-状态:(阳性|阴性)", label)
+                if m:
+                    labels.add(f"{m.group(1)}:{m.group(2)}")
+        items.append(
+            Item(
+                id=f"mie:{row.get('orig_split')}:{row.get('orig_index')}",
+                task="extract",
+                prompt="\n".join(turns),
+                reference=sorted(labels),
+                labels=symptoms,
+            )
+        )
+    return items, bad
+
+
 def user_jsonl(path: Path) -> tuple[list[Item], Counter[str]]:
     bad: Counter[str] = Counter()
     items = []
@@ -241,6 +276,7 @@ REGISTRY: dict[str, tuple[str, Loader]] = {
     "cvalues_responsibility": ("cvalues_responsibility", cvalues),
     "triage_toyhom_im": ("triage_toyhom_im", triage),
     "dxy_dialog": ("dxy_dialog", dxy),
+    "mie_cardio_dialogue": ("mie_cardio_dialogue", mie),
 }
 
 

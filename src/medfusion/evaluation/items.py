@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Task = Literal["mcq", "refusal", "benign", "classify", "diagnose", "deid"]
+Task = Literal["mcq", "refusal", "benign", "classify", "diagnose", "deid", "extract"]
 
 
 class Item(BaseModel):

@@ -103,3 +103,18 @@ def operations(predictions: Sequence[Prediction]) -> dict[str, float]:
         "latency_ms_p50": round(latencies[n // 2], 2) if n else 0.0,
         "tokens": sum(p.tokens for p in predictions),
     }
+
+
+def entities(items: Sequence[Item], predictions: Sequence[Prediction]) -> dict[str, float]:
+    """Entity-level micro precision, recall and F1 over (term:status) sets; an error predicts nothing."""
+    tp = fp = fn = 0
+    for item, p in zip(items, predictions, strict=True):
+        gold = set(item.reference)
+        found = set(p.choice) if p.error is None else set()
+        tp += len(gold & found)
+        fp += len(found - gold)
+        fn += len(gold - found)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}

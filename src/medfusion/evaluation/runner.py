@@ -202,6 +202,8 @@ def _score(
         values |= metrics.calibration(items, predictions)
     if tasks & {"refusal", "benign"}:
         values |= metrics.refusals(items, predictions)
+    if "extract" in tasks:
+        values |= metrics.entities(items, predictions)
     if "deid" in tasks:
         report = deid_score(
             (i.prompt, i.meta["gold"], [_span(s) for s in json.loads(p.output or "[]")])

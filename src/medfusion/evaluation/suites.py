@@ -38,7 +38,10 @@ SUITES: dict[str, Suite] = {
         ),
         Suite(name="triage", dimension="scenario", datasets=["triage_toyhom_im"], description="问诊分科"),
         Suite(
-            name="dialogue", dimension="scenario", datasets=["dxy_dialog"], description="症状→诊断（闭集）"
+            name="dialogue",
+            dimension="scenario",
+            datasets=["dxy_dialog", "mie_cardio_dialogue"],
+            description="症状→诊断（闭集）；对话中症状及其阴阳性抽取",
         ),
         Suite(
             name="deid",

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from medfusion.agents.ask import AskRequest, AskService
 from medfusion.agents.guardrails.safety import harmful_request
-from medfusion.apps.consult.findings import from_terms
+from medfusion.apps.consult.findings import from_terms, parse
 from medfusion.apps.consult.ranking import rank
 from medfusion.evaluation.items import Item, Prediction, Task
 from medfusion.evaluation.parsing import letters
@@ -220,3 +220,45 @@ class DeidTarget:
         spans = self.analyzer.analyze(item.prompt, item.meta.get("names", []))
         found = [{"start": s.start, "end": s.end, "type": s.type.value, "text": s.text} for s in spans]
         return _timed(item, started, output=json.dumps(found, ensure_ascii=False), path="specialist")
+
+
+class FindingsTarget:
+    """The pocket chief physician's negation-aware findings reader on the patient's turns of a dialogue:
+    each symptom the graph knows, present (阳性) or denied (阴性), named in the dataset's vocabulary."""
+
+    name = "findings"
+    kind = "specialist"
+    tasks: frozenset[Task] = frozenset({"extract"})
+
+    def __init__(self, graph: GraphStore) -> None:
+        self.graph = graph
+        self._vocabulary: dict[tuple[str, ...], dict[str, str]] = {}
+
+    def _names(self, labels: list[str]) -> dict[str, str]:
+        """The graph's preferred symptom name → the dataset's term (心悸 → 心慌)."""
+        key = tuple(labels)
+        if key not in self._vocabulary:
+            mapped: dict[str, str] = {}
+            for term in labels:
+                for entity in self.graph.resolve(term):
+                    if entity.type == "symptom":
+                        mapped.setdefault(entity.name, term)
+                mapped.setdefault(term, term)
+            self._vocabulary[key] = mapped
+        return self._vocabulary[key]
+
+    def predict(self, item: Item) -> Prediction:
+        started = time.perf_counter()
+        names = self._names(item.labels)
+        found: dict[str, str] = {}
+        for turn in item.prompt.splitlines():
+            if not turn.startswith("患者"):
+                continue
+            parsed = parse(self.graph, turn.split(":", 1)[-1])
+            for symptom in parsed.present:
+                if symptom in names:
+                    found[names[symptom]] = "阳性"
+            for symptom in parsed.absent:
+                if symptom in names:
+                    found.setdefault(names[symptom], "阴性")
+        return _timed(item, started, choice=sorted(f"{k}:{v}" for k, v in found.items()), path="specialist")
