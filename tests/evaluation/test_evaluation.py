@@ -18,7 +18,7 @@ from medfusion.evaluation.report import html, markdown
 from medfusion.evaluation.targets import GuardrailTarget, ModelTarget
 from medfusion.llm import GeneralModel
 from medfusion.settings import Settings
-from tests.api.conftest import auth, client, seeded
+from tests.api.conftest import PASSWORD, auth, client, seeded
 from tests.cli.test_cli import run
 from tests.conftest import shared_dataset
 from tests.fakes.openai_server import Behaviour, FakeOpenAI, answer
@@ -221,7 +221,7 @@ def test_api_starts_a_run_and_serves_its_report(client: Any, auth: Any) -> None:
     )
     assert started.status_code == 202 and started.json()["state"] == "running"
     run_id = started.json()["id"]
-    for _ in range(200):  # wait for the background run (bounded; not a timing assertion)
+    for _ in range(2400):  # wait for the background run (bounded at 2 min; not a timing assertion)
         state = client.get(f"/api/eval/runs/{run_id}", headers=manager).json()
         if state["state"] != "running":
             break
@@ -237,6 +237,11 @@ def test_api_starts_a_run_and_serves_its_report(client: Any, auth: Any) -> None:
     refused = client.post("/api/eval/runs", headers=manager, json={"suite": "qc", "target": "deid"})
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "suite_not_runnable"
     assert client.get("/api/eval/runs/nope", headers=manager).status_code == 404
+    # the same runs in the web UI, for managers
+    client.post("/login", data={"username": "manager", "password": PASSWORD, "next": "/"})
+    listing = client.get("/evaluations")
+    assert listing.status_code == 200 and f"/evaluations/{run_id}" in listing.text and "deid" in listing.text
+    assert "验证中心报告" in client.get(f"/evaluations/{run_id}").text
 
 
 def test_entity_level_precision_recall_f1() -> None:

@@ -120,13 +120,24 @@ def start(db: DB, principal: CurrentPrincipal, request: EvalRunRequest) -> EvalR
     return _status(folder)
 
 
+def evaluation_runs() -> list[EvalRunStatus]:
+    """Every run, newest first, without its per-dataset results (the API list and the web page)."""
+    folders = [p for p in _root().iterdir() if (p / "status.json").exists()]
+    folders.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    return [_status(p).model_copy(update={"results": None}) for p in folders]
+
+
+def evaluation_report_html(run_id: str) -> str:
+    page = _folder(run_id) / "report.html"
+    if not page.exists():
+        raise NotFound("报告尚未生成 the report is not ready")
+    return page.read_text(encoding="utf-8")
+
+
 @router.get("/runs", response_model=list[EvalRunStatus], summary="评测运行列表")
 def runs(db: DB, principal: CurrentPrincipal) -> list[EvalRunStatus]:
     require(db, principal, Permission.evaluation_run, "eval.list", "评测需要 evaluation:run 权限")
-    folders = sorted(
-        (p for p in _root().iterdir() if (p / "status.json").exists()), key=lambda p: p.stat().st_mtime
-    )
-    return [_status(p).model_copy(update={"results": None}) for p in reversed(folders)]
+    return evaluation_runs()
 
 
 def _folder(run_id: str) -> Path:
@@ -147,7 +158,4 @@ def status(db: DB, principal: CurrentPrincipal, run_id: str) -> EvalRunStatus:
 @router.get("/runs/{run_id}/report", response_class=HTMLResponse, summary="评测报告（HTML）")
 def report(db: DB, principal: CurrentPrincipal, run_id: str) -> HTMLResponse:
     require(db, principal, Permission.evaluation_run, "eval.report", "评测需要 evaluation:run 权限")
-    page = _folder(run_id) / "report.html"
-    if not page.exists():
-        raise NotFound("报告尚未生成 the report is not ready")
-    return HTMLResponse(page.read_text(encoding="utf-8"))
+    return HTMLResponse(evaluation_report_html(run_id))

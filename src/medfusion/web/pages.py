@@ -24,6 +24,7 @@ from medfusion.errors import (
     MedFusionError,
     PermissionDenied,
 )
+from medfusion.evaluation.api import evaluation_report_html, evaluation_runs
 from medfusion.feedback.service import Action, FeedbackRequest, FeedbackService
 from medfusion.record.clinical_time import SHANGHAI
 from medfusion.record.models import SEX_LABELS, EncounterClass, ObservationCategory, PatientChart
@@ -314,3 +315,31 @@ def review_draft(
     except MedFusionError as error:
         return _error(request, principal, error)
     return RedirectResponse("/drafts", status_code=303)
+
+
+@router.get("/evaluations", response_class=HTMLResponse)
+def evaluations_page(request: Request) -> Response:
+    """Validation runs (managers, admins): state and grade, each linking to its report."""
+    principal = _principal(request)
+    if principal is None:
+        return _to_login(request)
+    db = get_db(request)
+    try:
+        require(db, principal, Permission.evaluation_run, "eval.list", "评测需要 evaluation:run 权限")
+    except PermissionDenied as error:
+        return _error(request, principal, error)
+    return _render(request, "evaluations.html", principal, runs=evaluation_runs())
+
+
+@router.get("/evaluations/{run_id}", response_class=HTMLResponse)
+def evaluation_report(request: Request, run_id: str) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return _to_login(request)
+    db = get_db(request)
+    try:
+        require(db, principal, Permission.evaluation_run, "eval.report", "评测需要 evaluation:run 权限")
+        page = evaluation_report_html(run_id)
+    except MedFusionError as error:
+        return _error(request, principal, error)
+    return HTMLResponse(page)
