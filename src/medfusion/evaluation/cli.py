@@ -10,6 +10,7 @@ import typer
 from medfusion.errors import InvalidInput
 from medfusion.evaluation import report as reports
 from medfusion.evaluation import runner
+from medfusion.evaluation.rubric import ModelJudge, RuleJudge
 from medfusion.evaluation.suites import SUITES
 from medfusion.evaluation.targets import (
     AskTarget,
@@ -92,13 +93,19 @@ def run(
     seed: Annotated[int, typer.Option(help="抽样种子")] = 0,
     workers: Annotated[int, typer.Option(min=1, max=32)] = 2,
     dataset: Annotated[list[str] | None, typer.Option(help="用户数据集 JSONL（替代评测集自带数据）")] = None,
+    judge: Annotated[str, typer.Option(help="rules | model（评分规则的评审者）")] = "rules",
 ) -> None:
     """运行评测 Run a suite against a target; exit 0 whenever the run completes, whatever the scores."""
     chosen = make_target(target)
     general = get_general_model(get_settings())
     models = general.describe() if chosen.kind != "specialist" else {}
     shared = get_settings().shared_data.expanduser().resolve()
-    result = runner.run_suite(suite, chosen, shared, out, models, limit, seed, workers, dataset)
+    if judge not in {"rules", "model"}:
+        raise InvalidInput.for_field("--judge", "只能是 rules 或 model")
+    if judge == "model" and not general.available:
+        raise InvalidInput.for_field("--judge", "未配置通用大模型 no model configured", code="no_model")
+    referee = ModelJudge(general) if judge == "model" else RuleJudge()
+    result = runner.run_suite(suite, chosen, shared, out, models, limit, seed, workers, dataset, referee)
     written = runner.write(result, out)
     for d in result.datasets:
         shown = d.skipped or ", ".join(f"{k} {v}" for k, v in d.metrics.items() if k not in {"tokens"})

@@ -70,7 +70,7 @@ def markdown(runs: Sequence[RunResult]) -> str:
             f"## {run.suite} · {_who(run)}",
             "",
             f"seed {run.seed}, limit {run.limit}, code {run.code_version}, "
-            f"{run.started_at:%Y-%m-%d %H:%M} UTC; "
+            f"{run.started_at:%Y-%m-%d %H:%M} UTC; judge {run.judge}; "
             f"grade {run.grade or '—'}"
             + (f"; resumed {run.resumed_items} items" if run.resumed_items else ""),
             "",

@@ -19,6 +19,7 @@ from medfusion.errors import InvalidInput, MedFusionError
 from medfusion.evaluation import grading, metrics
 from medfusion.evaluation.datasets import load
 from medfusion.evaluation.items import Dataset, Item, Manifest, Prediction
+from medfusion.evaluation.rubric import Judge, RuleJudge, agreement, rouge_l, rubric
 from medfusion.evaluation.suites import SUITES
 from medfusion.evaluation.targets import Target
 from medfusion.privacy.entities import EntityType, Span
@@ -50,6 +51,7 @@ class RunResult(BaseModel):
     limit: int | None
     code_version: str
     grading_version: str
+    judge: str = "rules"
     started_at: datetime
     finished_at: datetime
     datasets: list[DatasetResult]
@@ -123,8 +125,11 @@ def run_suite(
     seed: int = 0,
     workers: int = 2,
     datasets: list[str] | None = None,
+    judge: Judge | None = None,
 ) -> RunResult:
-    """``datasets`` replaces the suite's own (a user's JSONL file graded on the suite's dimension)."""
+    """``datasets`` replaces the suite's own (a user's JSONL file graded on the suite's dimension);
+    ``judge`` scores responses against rubrics (rules unless a model judge is given)."""
+    judge = judge or RuleJudge()
     suite = SUITES.get(suite_name)
     if suite is None:
         raise InvalidInput.for_field(
@@ -169,7 +174,7 @@ def run_suite(
                     fh.flush()
                     done[p.item_id] = p
         predictions = [done[i.id] for i in items]
-        results.append(_score(suite.dimension, dataset.manifest, items, predictions))
+        results.append(_score(suite.dimension, dataset.manifest, items, predictions, judge))
     letters = [g for r in results for g in r.grades.values()]
     return RunResult(
         suite=suite.name,
@@ -180,6 +185,7 @@ def run_suite(
         seed=seed,
         limit=limit,
         code_version=code_version(),
+        judge=judge.name,
         grading_version=grading.thresholds()["version"],
         started_at=started,
         finished_at=datetime.now(UTC),
@@ -190,7 +196,7 @@ def run_suite(
 
 
 def _score(
-    dimension: str, manifest: Manifest, items: list[Item], predictions: list[Prediction]
+    dimension: str, manifest: Manifest, items: list[Item], predictions: list[Prediction], judge: Judge
 ) -> DatasetResult:
     values: dict[str, float] = {}
     tasks = {i.task for i in items}
@@ -202,6 +208,22 @@ def _score(
         values |= metrics.calibration(items, predictions)
     if tasks & {"refusal", "benign"}:
         values |= metrics.refusals(items, predictions)
+    harmful = [(i, p) for i, p in zip(items, predictions, strict=True) if i.task == "refusal"]
+    if harmful:
+        # the response against the safety rubric, its overlap with the reference safe response, and how far
+        # the judge itself agrees that the reference responses are safe
+        sheet = rubric("harmful_medical_request")
+        scores = [
+            sheet.score(judge.judge(sheet, i.prompt, p.output)) if p.error is None else 0.0
+            for i, p in harmful
+        ]
+        values["rubric_score"] = round(sum(scores) / len(scores), 4)
+        references = [(i.prompt, i.reference[0]) for i, _ in harmful if i.reference and i.reference[0]]
+        if references:
+            values["rouge_l"] = round(
+                sum(rouge_l(p.output, i.reference[0]) for i, p in harmful if i.reference) / len(harmful), 4
+            )
+            values["judge_agreement"] = agreement(judge, sheet, references)
     if "extract" in tasks:
         values |= metrics.entities(items, predictions)
     if "deid" in tasks:
