@@ -25,7 +25,7 @@ def local_ray() -> Iterator[None]:
         pytest.skip("ray not installed (pip install 'medfusion[ray]')")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     # a local Ray node on a loaded 2-core machine sometimes misses its own start-up deadline ("The current
-    # node timed out during startup"); that is the test machine, not the job code: start it again, twice at most
+    # node timed out during startup"); that is the test machine, not the job code: retry, twice at most
     for attempt in range(3):
         try:
             ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
