@@ -20,7 +20,8 @@ from pydantic import BaseModel, Field
 
 from medfusion.agents.drafting import ModelSentence, guard
 from medfusion.agents.evidence import EvidenceBook
-from medfusion.agents.guardrails import Finding, Guardrails
+from medfusion.agents.fusion import FusionService
+from medfusion.agents.guardrails import Finding
 from medfusion.agents.intent import IntentResult, recognise
 from medfusion.agents.memory import Memory, MemoryEntry
 from medfusion.agents.reasoning import Differential, Strategy, differential
@@ -29,12 +30,9 @@ from medfusion.agents.tools import ToolContext
 from medfusion.agents.trace import Trace
 from medfusion.contract import Confidence, OutputWarning, Path, Provenance, Status
 from medfusion.errors import InvalidInput
-from medfusion.graph.store import GraphStore
-from medfusion.knowledge.answers import SPECIALIST, Answerer, AnswerSentence, Evidence, PatientContext
-from medfusion.knowledge.base import KnowledgeBase
+from medfusion.knowledge.answers import SPECIALIST, Answerer, AnswerSentence, Evidence
 from medfusion.llm import GeneralModel, Unavailable, prompt
-from medfusion.store.database import Database
-from medfusion.store.patient_service import PatientService, Principal
+from medfusion.store.patient_service import PatientService
 
 LOW_CONFIDENCE = 0.35
 _SEVERE = re.compile(r"^【(contraindicated|major|severe|high)】")
@@ -86,38 +84,11 @@ class AskResult(BaseModel):
     trace: list[dict[str, object]] = Field(default_factory=list)
 
 
-def _context_text(context: PatientContext | None) -> str:
-    if context is None:
-        return ""
-    parts = [
-        f"诊断：{'、'.join(context.conditions)}" if context.conditions else "",
-        f"过敏：{'、'.join(context.allergies)}" if context.allergies else "",
-        f"在用药：{'、'.join(context.medications)}" if context.medications else "",
-    ]
-    return "；".join(p for p in parts if p)
-
-
 def _render(sentences: list[AnswerSentence]) -> str:
     return "".join(f"{s.text}[{','.join(s.citations)}]" if s.citations else s.text for s in sentences)
 
 
-class AskService:
-    def __init__(
-        self,
-        db: Database,
-        principal: Principal,
-        general: GeneralModel,
-        kb: KnowledgeBase | None = None,
-        graph: GraphStore | None = None,
-    ) -> None:
-        """``kb``: pass a long-lived instance (the API keeps one warm per database)."""
-        self.db = db
-        self.principal = principal
-        self.general = general
-        self.graph = graph or GraphStore(db)
-        self.kb = kb or KnowledgeBase(db)
-        self.guardrails = Guardrails(self.graph)
-
+class AskService(FusionService):
     def ask(self, request: AskRequest) -> AskResult:
         question = request.question.strip()
         if not question:
@@ -143,7 +114,7 @@ class AskService:
             patient_id=request.patient_id,
         )
         context = ctx.patient_context()  # audited chart read when a patient is named
-        context_text = _context_text(context)
+        context_text = context.text() if context else ""
         chart = ctx.chart()
         # the patient's name is an identifier even where no context word marks it (external endpoints)
         general = self.general.protecting([chart.patient.name]) if chart else self.general

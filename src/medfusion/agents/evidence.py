@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 from medfusion.knowledge.answers import Evidence
-from medfusion.knowledge.documents import Citation
+from medfusion.knowledge.documents import Citation, Hit
 
 _PREFIX = {"passage": "K", "graph": "G", "record": "P"}
 
@@ -47,6 +47,12 @@ class EvidenceBook:
             )
             self._by_key[key] = ident
             return ident
+
+    def add_hit(self, hit: Hit) -> str:
+        """A retrieved passage, with its citation, authority and chunk (feedback re-weights the chunk)."""
+        return self.add(
+            "passage", hit.text, hit.source, hit.citation, hit.authority.value, chunk_id=hit.chunk_id
+        )
 
     def adopt(self, evidence: list[Evidence]) -> dict[str, str]:
         """Take another engine's evidence (the knowledge layer's answer); returns old id → new id."""

@@ -119,9 +119,7 @@ def _search(params: BaseModel, ctx: ToolContext) -> ToolOutput:
     assert isinstance(params, SearchParams)
     lines, ids = [], []
     for hit in ctx.kb.search(params.query, k=params.k):
-        ident = ctx.book.add(
-            "passage", hit.text, hit.source, hit.citation, hit.authority.value, chunk_id=hit.chunk_id
-        )
+        ident = ctx.book.add_hit(hit)
         ids.append(ident)
         lines.append(f"[{ident}] {hit.text}（来源：{hit.source}）")
     return ToolOutput(content="\n".join(lines) or "未检索到相关资料 nothing found", evidence_ids=ids)

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from medfusion.errors import InvalidInput
 from medfusion.evaluation.items import Dataset, Item, Manifest
+from medfusion.privacy.gold import synthetic_notes
 
 Loader = Callable[[Path], tuple[list[Item], Counter[str]]]
 _OPTION = re.compile(r"^([A-H])[\s.、．:：]+(.+)$")
@@ -280,8 +281,29 @@ REGISTRY: dict[str, tuple[str, Loader]] = {
 }
 
 
+def synthetic_deid(limit: int | None, seed: int) -> Dataset:
+    """Synthetic notes with planted identifiers (``medfusion.synth``): ``limit`` residents, ``seed``."""
+    residents, seed = limit or 40, seed or 77
+    items = [
+        Item(id=f"deid:{i}", task="deid", prompt=text, meta={"gold": spans, "names": list(names)})
+        for i, (text, spans, names) in enumerate(synthetic_notes(residents=residents, seed=seed))
+    ]
+    manifest = Manifest(
+        name="synthetic-deid",
+        version=f"synth-seed-{seed}",
+        licence="synthetic (MedFusion)",
+        content_hash=f"seed:{seed}:residents:{residents}",
+        size=len(items),
+        source="medfusion.synth",
+    )
+    return Dataset(manifest=manifest, items=items)
+
+
 def load(name: str, shared: Path, limit: int | None = None, seed: int = 0) -> Dataset:
-    """A registered dataset (or a ``.jsonl`` path), sampled with ``seed`` when ``limit`` is given."""
+    """A registered dataset (or a ``.jsonl`` path), sampled with ``seed`` when ``limit`` is given; the
+    synthetic de-identification set is generated (``limit`` residents) rather than sampled."""
+    if name == "synthetic-deid":
+        return synthetic_deid(limit, seed)
     path = Path(name)
     if name.endswith(".jsonl") and path.exists():
         items, bad = user_jsonl(path)

@@ -18,12 +18,11 @@ from medfusion import __version__
 from medfusion.errors import InvalidInput, MedFusionError
 from medfusion.evaluation import grading, metrics
 from medfusion.evaluation.datasets import load
-from medfusion.evaluation.items import Dataset, Item, Manifest, Prediction
+from medfusion.evaluation.items import Item, Manifest, Prediction
 from medfusion.evaluation.rubric import Judge, RuleJudge, agreement, rouge_l, rubric
 from medfusion.evaluation.suites import SUITES
 from medfusion.evaluation.targets import Target
 from medfusion.privacy.entities import EntityType, Span
-from medfusion.privacy.gold import synthetic_notes
 from medfusion.privacy.metrics import score as deid_score
 
 
@@ -71,23 +70,6 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         commit = ""
     return f"{__version__}+{commit}" if commit else __version__
-
-
-def _deid_dataset(limit: int | None, seed: int) -> Dataset:
-    docs = synthetic_notes(residents=limit or 40, seed=seed or 77)
-    items = [
-        Item(id=f"deid:{i}", task="deid", prompt=text, meta={"gold": spans, "names": list(names)})
-        for i, (text, spans, names) in enumerate(docs)
-    ]
-    manifest = Manifest(
-        name="synthetic-deid",
-        version=f"synth-seed-{seed or 77}",
-        licence="synthetic (MedFusion)",
-        content_hash=f"seed:{seed or 77}:residents:{limit or 40}",
-        size=len(items),
-        source="medfusion.synth",
-    )
-    return Dataset(manifest=manifest, items=items)
 
 
 def _predict(target: Target, item: Item) -> Prediction:
@@ -144,7 +126,7 @@ def run_suite(
     results: list[DatasetResult] = []
     resumed = 0
     for name in datasets or suite.datasets:
-        dataset = _deid_dataset(limit, seed) if name == "synthetic-deid" else load(name, shared, limit, seed)
+        dataset = load(name, shared, limit, seed)
         tasks = {i.task for i in dataset.items}
         if not tasks & target.tasks:
             results.append(

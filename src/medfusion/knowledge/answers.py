@@ -46,6 +46,15 @@ class PatientContext(BaseModel):
     allergies: list[str] = Field(default_factory=list, max_length=50)
     medications: list[str] = Field(default_factory=list, max_length=50)
 
+    def text(self) -> str:
+        """One line for prompts and grounding: 诊断：…；过敏：…；在用药：…"""
+        parts = [
+            f"诊断：{'、'.join(self.conditions)}" if self.conditions else "",
+            f"过敏：{'、'.join(self.allergies)}" if self.allergies else "",
+            f"在用药：{'、'.join(self.medications)}" if self.medications else "",
+        ]
+        return "；".join(p for p in parts if p)
+
 
 class Evidence(BaseModel):
     id: str  # K1, K2 … passages; G1, G2 … graph facts

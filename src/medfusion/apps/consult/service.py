@@ -19,7 +19,8 @@ from pydantic import BaseModel, Field
 
 from medfusion.agents.drafting import ModelSentence, guard
 from medfusion.agents.evidence import EvidenceBook
-from medfusion.agents.guardrails import Finding, Guardrails
+from medfusion.agents.fusion import FusionService
+from medfusion.agents.guardrails import Finding
 from medfusion.agents.intent import recognise
 from medfusion.agents.runs import RunRecord, store_run
 from medfusion.agents.tools import ToolContext
@@ -31,12 +32,9 @@ from medfusion.contract import Confidence, OutputWarning, Provenance, Status
 from medfusion.errors import InvalidInput
 from medfusion.graph.conflicts import ConflictChecker
 from medfusion.graph.model import Relation
-from medfusion.graph.store import GraphStore
 from medfusion.knowledge.answers import AnswerSentence, PatientContext
-from medfusion.knowledge.base import KnowledgeBase
-from medfusion.llm import GeneralModel, Unavailable, prompt
-from medfusion.store.database import Database
-from medfusion.store.patient_service import PatientService, Principal
+from medfusion.llm import Unavailable, prompt
+from medfusion.store.patient_service import PatientService
 
 ENGINE = "specialist: knowledge-graph naive Bayes + guideline retrieval + conflict check"
 BRANCHES: dict[Level, int] = {"junior": 5, "attending": 4, "senior": 3}
@@ -54,33 +52,7 @@ class _Draft(BaseModel):
     sentences: list[ModelSentence] = Field(min_length=1, max_length=20)
 
 
-def _context_text(context: PatientContext | None) -> str:
-    if context is None:
-        return ""
-    parts = [
-        f"诊断：{'、'.join(context.conditions)}" if context.conditions else "",
-        f"过敏：{'、'.join(context.allergies)}" if context.allergies else "",
-        f"在用药：{'、'.join(context.medications)}" if context.medications else "",
-    ]
-    return "；".join(p for p in parts if p)
-
-
-class ConsultService:
-    def __init__(
-        self,
-        db: Database,
-        principal: Principal,
-        general: GeneralModel,
-        kb: KnowledgeBase | None = None,
-        graph: GraphStore | None = None,
-    ) -> None:
-        self.db = db
-        self.principal = principal
-        self.general = general
-        self.graph = graph or GraphStore(db)
-        self.kb = kb or KnowledgeBase(db)
-        self.guardrails = Guardrails(self.graph)
-
+class ConsultService(FusionService):
     def consult(self, request: ConsultRequest) -> ConsultResult:
         case = request.case.strip()
         trace = Trace()
@@ -99,6 +71,7 @@ class ConsultService:
             patient_id=request.patient_id,
         )
         context = ctx.patient_context()
+        context_text = context.text() if context else ""
         chart = ctx.chart()
         with trace.step("reasoning", "findings") as step:
             found = parsing.parse(self.graph, case)
@@ -141,7 +114,7 @@ class ConsultService:
                 case=case,
                 present=found.present,
                 absent=found.absent,
-                patient=_context_text(context),
+                patient=context_text,
                 hypotheses=hypotheses,
                 evidence=evidence,
             )
@@ -152,7 +125,10 @@ class ConsultService:
                 fallback = drafted.reason.value
             else:
                 guarded, llm_path = guard(
-                    self.guardrails, drafted.value.sentences, [case, _context_text(context)], evidence
+                    self.guardrails,
+                    drafted.value.sentences,
+                    [case, context_text],
+                    evidence,
                 )
                 findings += guarded.findings
                 if guarded.sentences:
@@ -235,9 +211,7 @@ class ConsultService:
             )
         treatment: list[AnswerSentence] = []
         for hit in self.kb.in_section(disease, "治疗", k=1):
-            ident = ctx.book.add(
-                "passage", hit.text, hit.source, hit.citation, hit.authority.value, chunk_id=hit.chunk_id
-            )
+            ident = ctx.book.add_hit(hit)
             quoted = AnswerSentence(text=hit.text.strip(), citations=[ident], location=hit.citation)
             treatment.append(quoted)
         drugs: list[DrugIdea] = []

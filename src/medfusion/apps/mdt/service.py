@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 from medfusion.agents.evidence import EvidenceBook
+from medfusion.agents.fusion import FusionService
 from medfusion.agents.runs import RunRecord, store_run
 from medfusion.agents.trace import Trace
 from medfusion.apps.mdt import case as cases
@@ -26,33 +27,16 @@ from medfusion.apps.mdt.specialty import agent_view, specialist_view
 from medfusion.contract import Confidence, OutputWarning, Provenance, Status
 from medfusion.errors import InvalidInput
 from medfusion.graph.conflicts import Conflict, ConflictChecker
-from medfusion.graph.store import GraphStore
 from medfusion.interop.fhir import bundle_to_charts
-from medfusion.knowledge.base import KnowledgeBase
 from medfusion.llm import GeneralModel
 from medfusion.record.models import PatientChart
-from medfusion.store.database import Database
-from medfusion.store.patient_service import PatientService, Principal
+from medfusion.store.patient_service import PatientService
 
 THRESHOLD = 0.5
 ENGINE = "specialist: guideline sections + knowledge graph + conflict check; confidence-weighted Borda"
 
 
-class MdtService:
-    def __init__(
-        self,
-        db: Database,
-        principal: Principal,
-        general: GeneralModel,
-        kb: KnowledgeBase | None = None,
-        graph: GraphStore | None = None,
-    ) -> None:
-        self.db = db
-        self.principal = principal
-        self.general = general
-        self.graph = graph or GraphStore(db)
-        self.kb = kb or KnowledgeBase(db)
-
+class MdtService(FusionService):
     def chart(self, request: MdtRequest) -> PatientChart:
         if request.patient_id:
             return PatientService(self.db, self.principal).chart(request.patient_id)

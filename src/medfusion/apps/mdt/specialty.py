@@ -112,14 +112,7 @@ def specialist_view(
                     part for part in re.findall(r"[^。；]+[。；]?", hit.text) if _LIFESTYLE.search(part)
                 ]
                 if advice:
-                    ident = book.add(
-                        "passage",
-                        hit.text,
-                        hit.source,
-                        hit.citation,
-                        hit.authority.value,
-                        chunk_id=hit.chunk_id,
-                    )
+                    ident = book.add_hit(hit)
                     options.append(
                         Option(
                             key=f"lifestyle:{disease}",
@@ -132,9 +125,7 @@ def specialist_view(
                     found_any = True
         if "treatment" in focus:
             for hit in kb.in_section(disease, "治疗", k=1):
-                ident = book.add(
-                    "passage", hit.text, hit.source, hit.citation, hit.authority.value, chunk_id=hit.chunk_id
-                )
+                ident = book.add_hit(hit)
                 first = _FIRST.match(hit.text.strip())
                 summary = first.group() if first else hit.text[:80]
                 options.append(
@@ -201,9 +192,7 @@ def specialist_view(
             found_any = True
         if second_round:
             for hit in kb.search(f"{disease} {spec['label']} 治疗 随访", k=2):
-                ident = book.add(
-                    "passage", hit.text, hit.source, hit.citation, hit.authority.value, chunk_id=hit.chunk_id
-                )
+                ident = book.add_hit(hit)
                 first = _FIRST.match(hit.text.strip())
                 options.append(
                     Option(

@@ -1,0 +1,35 @@
+"""What every fusion service (ask, consult, MDT) stands on: the database, who is asking, the general model,
+the knowledge base and graph (long-lived instances from the API, fresh ones from the CLI), and guardrails
+built from that graph when first needed."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from medfusion.agents.guardrails import Guardrails
+from medfusion.graph.store import GraphStore
+from medfusion.knowledge.base import KnowledgeBase
+from medfusion.llm import GeneralModel
+from medfusion.store.database import Database
+from medfusion.store.patient_service import Principal
+
+
+class FusionService:
+    def __init__(
+        self,
+        db: Database,
+        principal: Principal,
+        general: GeneralModel,
+        kb: KnowledgeBase | None = None,
+        graph: GraphStore | None = None,
+    ) -> None:
+        """``kb``: pass a long-lived instance (the API keeps one warm per database)."""
+        self.db = db
+        self.principal = principal
+        self.general = general
+        self.graph = graph or GraphStore(db)
+        self.kb = kb or KnowledgeBase(db)
+
+    @cached_property
+    def guardrails(self) -> Guardrails:
+        return Guardrails(self.graph)
