@@ -7,6 +7,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,3 +148,35 @@ def packed_db(_packed_template: Path, tmp_path: Path, monkeypatch: pytest.Monkey
     db = Database(url)
     yield db
     db.dispose()
+
+
+class PackedClient:
+    """The API over the packed database; ``headers(role)`` signs in as a user of that role (made once)."""
+
+    PASSWORD = "correct-horse-battery"
+
+    def __init__(self, client: Any, db: Database) -> None:
+        self.client = client
+        self.db = db
+        self._tokens: dict[str, dict[str, str]] = {}
+
+    def headers(self, role: str) -> dict[str, str]:
+        if role not in self._tokens:
+            from medfusion.store.access import Role
+            from medfusion.store.users import create_user
+
+            with self.db.session() as session:
+                create_user(session, role, self.PASSWORD, Role(role), None)
+            token = self.client.post("/api/auth/token", data={"username": role, "password": self.PASSWORD})
+            self._tokens[role] = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        return self._tokens[role]
+
+
+@pytest.fixture
+def packed_client(packed_db: Database) -> Iterator[PackedClient]:
+    from fastapi.testclient import TestClient
+
+    from medfusion.api.app import create_app
+
+    with TestClient(create_app(get_settings())) as client:
+        yield PackedClient(client, packed_db)

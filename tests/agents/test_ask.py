@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,38 +13,32 @@ import pytest
 from fastapi.testclient import TestClient
 
 from medfusion.agents.ask import AskRequest, AskResult, AskService
-from medfusion.api.app import create_app
 from medfusion.llm import GeneralModel
 from medfusion.record.models import AllergyIntolerance, MedicationRequest, PatientChart
-from medfusion.settings import Settings, get_settings
 from medfusion.store import audit
-from medfusion.store.access import Role
 from medfusion.store.database import Database
 from medfusion.store.patient_service import PatientService, Principal, system_principal
-from medfusion.store.users import create_user
 from medfusion.synth import generate_population
 from tests.cli.test_cli import run
-from tests.fakes.openai_server import Behaviour, FakeOpenAI, answer, drop, garbage, hang, json_answer, status
+from tests.conftest import PackedClient
+from tests.fakes.openai_server import (
+    Behaviour,
+    FakeOpenAI,
+    answer,
+    drop,
+    garbage,
+    general_model,
+    hang,
+    json_answer,
+    status,
+)
 
 QUESTION = "痛风急性发作怎么治疗？"
 DOCTOR = Principal("dr_li", "doctor")
 
 
 def _model(server: FakeOpenAI | None, tmp_path: Path, **kw: Any) -> GeneralModel:
-    if server is None:
-        return GeneralModel.from_settings(Settings(data_dir=tmp_path / "v"))
-    general = GeneralModel.from_settings(
-        Settings(
-            data_dir=tmp_path / "v",
-            llm_base_url=server.base_url,
-            llm_model="fake",
-            llm_cache=False,
-            llm_timeout_seconds=kw.pop("timeout", 3),
-            **kw,
-        )
-    )
-    general.policy.sleep = lambda s: None
-    return general
+    return general_model(server, tmp_path / "v", llm_timeout_seconds=kw.pop("timeout", 3), **kw)
 
 
 def _evidence_lines(body: dict[str, Any]) -> list[tuple[str, str]]:
@@ -243,20 +236,9 @@ def test_memory_carries_across_sessions(packed_db: Database, tmp_path: Path) -> 
 
 
 @pytest.fixture
-def api(packed_db: Database) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    with packed_db.session() as session:
-        create_user(session, "doc", "correct-horse-battery", Role.doctor, None)
-        create_user(session, "nurse", "correct-horse-battery", Role.nurse, None)
-    with TestClient(create_app(get_settings())) as client:
-
-        def login(user: str) -> dict[str, str]:
-            token = client.post(
-                "/api/auth/token", data={"username": user, "password": "correct-horse-battery"}
-            )
-            return {"Authorization": f"Bearer {token.json()['access_token']}"}
-
-        client.headers.update({"X-Other": json.dumps(login("nurse"))})
-        yield client, login("doc")
+def api(packed_client: PackedClient) -> tuple[TestClient, dict[str, str]]:
+    packed_client.client.headers.update({"X-Other": json.dumps(packed_client.headers("nurse"))})
+    return packed_client.client, packed_client.headers("doctor")
 
 
 def test_api_ask(api: tuple[TestClient, dict[str, str]]) -> None:

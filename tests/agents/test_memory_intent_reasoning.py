@@ -13,25 +13,14 @@ from medfusion.agents.memory import Memory, decay
 from medfusion.agents.reasoning import differential
 from medfusion.graph.store import GraphStore
 from medfusion.llm import GeneralModel
-from medfusion.settings import Settings
 from medfusion.store.database import Database
-from tests.fakes.openai_server import FakeOpenAI, answer, json_answer, status
+from tests.fakes.openai_server import FakeOpenAI, answer, general_model, json_answer, status
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 def _model(server: FakeOpenAI, tmp_path: Path) -> GeneralModel:
-    general = GeneralModel.from_settings(
-        Settings(
-            data_dir=tmp_path / "v",
-            llm_base_url=server.base_url,
-            llm_model="fake",
-            llm_cache=False,
-            llm_timeout_seconds=3,
-        )
-    )
-    general.policy.sleep = lambda s: None
-    return general
+    return general_model(server, tmp_path / "v")
 
 
 # --- memory --------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from medfusion.knowledge.base import KnowledgeBase
 from medfusion.llm import GeneralModel
 from medfusion.settings import Settings
 from medfusion.store.database import Database
-from tests.fakes.openai_server import Behaviour, FakeOpenAI, answer, status, tool_call
+from tests.fakes.openai_server import Behaviour, FakeOpenAI, answer, general_model, status, tool_call
 
 TASK = "华法林和阿司匹林能一起用吗？"
 
@@ -36,18 +36,7 @@ def _agent(db: Database, general: GeneralModel, budget: Budget | None = None) ->
 
 
 def _model(server: FakeOpenAI, tmp_path: Path, **kw: object) -> GeneralModel:
-    general = GeneralModel.from_settings(
-        Settings(
-            data_dir=tmp_path / "v",
-            llm_base_url=server.base_url,
-            llm_model="fake",
-            llm_cache=False,
-            llm_timeout_seconds=3,
-            **kw,
-        )  # type: ignore[arg-type]
-    )
-    general.policy.sleep = lambda s: None
-    return general
+    return general_model(server, tmp_path / "v", **kw)
 
 
 def _tool_results(body: dict[str, object]) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,36 +12,26 @@ import pytest
 from benchmarks import consult_dxy
 from fastapi.testclient import TestClient
 
-from medfusion.api.app import create_app
 from medfusion.apps.consult import findings
 from medfusion.apps.consult.models import ConsultRequest
 from medfusion.apps.consult.ranking import rank
 from medfusion.apps.consult.service import ConsultService
 from medfusion.errors import InvalidInput
 from medfusion.graph.store import GraphStore
-from medfusion.llm import GeneralModel
 from medfusion.record.models import AllergyIntolerance, PatientChart
-from medfusion.settings import Settings, get_settings
-from medfusion.store.access import Role
 from medfusion.store.database import Database
 from medfusion.store.patient_service import PatientService, Principal, system_principal
-from medfusion.store.users import create_user
 from medfusion.synth import generate_population
 from tests.cli.test_cli import run
-from tests.conftest import shared_dataset
-from tests.fakes.openai_server import Behaviour, FakeOpenAI, json_answer
+from tests.conftest import PackedClient, shared_dataset
+from tests.fakes.openai_server import Behaviour, FakeOpenAI, general_model, json_answer
 
 DOCTOR = Principal("dr_zhou", "doctor")
 CHILD = "3岁男孩，发热2天，咳嗽，气促，无皮疹，无腹泻"
 
 
 def _service(db: Database, tmp_path: Path, server: FakeOpenAI | None = None) -> ConsultService:
-    settings = Settings(data_dir=tmp_path / "v")
-    if server is not None:
-        settings = Settings(
-            data_dir=tmp_path / "v", llm_base_url=server.base_url, llm_model="fake", llm_cache=False
-        )
-    return ConsultService(db, DOCTOR, GeneralModel.from_settings(settings))
+    return ConsultService(db, DOCTOR, general_model(server, tmp_path / "v"))
 
 
 def test_negated_findings_are_absent(packed_db: Database) -> None:
@@ -135,19 +124,8 @@ def test_the_model_explains_and_the_guardrails_check_it(
 
 
 @pytest.fixture
-def api(packed_db: Database) -> Iterator[tuple[TestClient, dict[str, str], dict[str, str]]]:
-    with packed_db.session() as session:
-        create_user(session, "doc", "correct-horse-battery", Role.doctor, None)
-        create_user(session, "mgr", "correct-horse-battery", Role.manager, None)
-    with TestClient(create_app(get_settings())) as client:
-
-        def login(user: str) -> dict[str, str]:
-            token = client.post(
-                "/api/auth/token", data={"username": user, "password": "correct-horse-battery"}
-            )
-            return {"Authorization": f"Bearer {token.json()['access_token']}"}
-
-        yield client, login("doc"), login("mgr")
+def api(packed_client: PackedClient) -> tuple[TestClient, dict[str, str], dict[str, str]]:
+    return packed_client.client, packed_client.headers("doctor"), packed_client.headers("manager")
 
 
 def test_api_consult(api: tuple[TestClient, dict[str, str], dict[str, str]]) -> None:

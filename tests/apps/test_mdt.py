@@ -5,30 +5,25 @@ conflict evaluation."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from benchmarks import mdt_eval
 from fastapi.testclient import TestClient
 
-from medfusion.api.app import create_app
 from medfusion.apps.mdt import pool
 from medfusion.apps.mdt.consensus import borda
 from medfusion.apps.mdt.models import MdtRequest, Option, SpecialtyView
 from medfusion.apps.mdt.service import MdtService
 from medfusion.graph.store import GraphStore
 from medfusion.interop.fhir import chart_to_bundle
-from medfusion.llm import GeneralModel
 from medfusion.record.models import PatientChart
-from medfusion.settings import Settings, get_settings
-from medfusion.store.access import Role
 from medfusion.store.database import Database
 from medfusion.store.patient_service import PatientService, Principal, system_principal
-from medfusion.store.users import create_user
 from medfusion.synth import generate_population
 from tests.cli.test_cli import run
-from tests.fakes.openai_server import FakeOpenAI
+from tests.conftest import PackedClient
+from tests.fakes.openai_server import FakeOpenAI, general_model
 
 DOCTOR = Principal("dr_mdt", "doctor")
 AF_PLAN = {
@@ -44,12 +39,7 @@ def _chart(db: Database, plan: dict[str, list[str]]) -> PatientChart:
 
 
 def _service(db: Database, tmp_path: Path, server: FakeOpenAI | None = None) -> MdtService:
-    settings = Settings(data_dir=tmp_path / "v")
-    if server is not None:
-        settings = Settings(
-            data_dir=tmp_path / "v", llm_base_url=server.base_url, llm_model="fake", llm_cache=False
-        )
-    return MdtService(db, DOCTOR, GeneralModel.from_settings(settings))
+    return MdtService(db, DOCTOR, general_model(server, tmp_path / "v"))
 
 
 def test_a_complex_case_goes_to_a_team_and_the_conflict_is_a_warning(
@@ -160,20 +150,16 @@ def test_a_fhir_bundle_and_the_cli(
 
 
 @pytest.fixture
-def api(packed_db: Database) -> Iterator[tuple[TestClient, dict[str, str], dict[str, str], str]]:
+def api(
+    packed_db: Database, packed_client: PackedClient
+) -> tuple[TestClient, dict[str, str], dict[str, str], str]:
     chart = PatientService(packed_db, system_principal()).create(_chart(packed_db, AF_PLAN))
-    with packed_db.session() as session:
-        create_user(session, "doc", "correct-horse-battery", Role.doctor, None)
-        create_user(session, "mgr", "correct-horse-battery", Role.manager, None)
-    with TestClient(create_app(get_settings())) as client:
-
-        def login(user: str) -> dict[str, str]:
-            token = client.post(
-                "/api/auth/token", data={"username": user, "password": "correct-horse-battery"}
-            )
-            return {"Authorization": f"Bearer {token.json()['access_token']}"}
-
-        yield client, login("doc"), login("mgr"), chart.patient.id
+    return (
+        packed_client.client,
+        packed_client.headers("doctor"),
+        packed_client.headers("manager"),
+        chart.patient.id,
+    )
 
 
 def test_api_mdt(api: tuple[TestClient, dict[str, str], dict[str, str], str]) -> None:

@@ -15,7 +15,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+from medfusion.llm import GeneralModel
+from medfusion.settings import Settings
 
 
 @dataclass
@@ -280,3 +284,14 @@ def _stream_events(body: dict[str, Any], b: Behaviour) -> list[str]:
     if b.usage:
         events.append({"choices": [], "usage": _usage(body, b.text)})
     return [json.dumps({"model": b.model, **e}, ensure_ascii=False) for e in events]
+
+
+def general_model(server: FakeOpenAI | None, data_dir: Path, **overrides: object) -> GeneralModel:
+    """MedFusion's general model pointed at the scripted server (no model when ``server`` is None): no
+    response cache, a 3 s deadline, retries without waiting; ``overrides`` are further ``Settings`` fields."""
+    if server is None:
+        return GeneralModel.from_settings(Settings(data_dir=data_dir))
+    values: dict[str, Any] = {"llm_model": "fake", "llm_cache": False, "llm_timeout_seconds": 3, **overrides}
+    general = GeneralModel.from_settings(Settings(data_dir=data_dir, llm_base_url=server.base_url, **values))
+    general.policy.sleep = lambda seconds: None
+    return general

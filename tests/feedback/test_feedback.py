@@ -4,7 +4,6 @@ re-weighting, DPO/SFT export (de-identified), API and CLI."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,21 +11,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from medfusion.agents.ask import AskRequest, AskService
-from medfusion.api.app import create_app
 from medfusion.errors import NotFound, PermissionDenied
 from medfusion.feedback.export import build, export
 from medfusion.feedback.service import Action, FeedbackRequest, FeedbackService
 from medfusion.knowledge.base import KnowledgeBase
 from medfusion.knowledge.documents import DocumentMeta
 from medfusion.llm import GeneralModel
-from medfusion.settings import Settings, get_settings
+from medfusion.settings import Settings
 from medfusion.store import audit
-from medfusion.store.access import Role
 from medfusion.store.database import Database
 from medfusion.store.patient_service import Principal
 from medfusion.store.tables import AgentRunRow, FeedbackRow, KbFeedbackRow
-from medfusion.store.users import create_user
 from tests.cli.test_cli import run
+from tests.conftest import PackedClient
 
 DOCTOR = Principal("dr_wang", "doctor")
 
@@ -140,19 +137,8 @@ def test_export_dpo_and_sft_deidentified(packed_db: Database, tmp_path: Path) ->
 
 
 @pytest.fixture
-def client(packed_db: Database) -> Iterator[tuple[TestClient, dict[str, str], dict[str, str]]]:
-    with packed_db.session() as session:
-        create_user(session, "doc", "correct-horse-battery", Role.doctor, None)
-        create_user(session, "mgr", "correct-horse-battery", Role.manager, None)
-    with TestClient(create_app(get_settings())) as test_client:
-
-        def login(user: str) -> dict[str, str]:
-            token = test_client.post(
-                "/api/auth/token", data={"username": user, "password": "correct-horse-battery"}
-            )
-            return {"Authorization": f"Bearer {token.json()['access_token']}"}
-
-        yield test_client, login("doc"), login("mgr")
+def client(packed_client: PackedClient) -> tuple[TestClient, dict[str, str], dict[str, str]]:
+    return packed_client.client, packed_client.headers("doctor"), packed_client.headers("manager")
 
 
 def test_api_feedback(client: tuple[TestClient, dict[str, str], dict[str, str]]) -> None:

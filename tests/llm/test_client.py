@@ -16,6 +16,7 @@ from tests.fakes.openai_server import (
     answer,
     drop,
     garbage,
+    general_model,
     hang,
     json_answer,
     status,
@@ -26,16 +27,9 @@ ASK = [Message(role="user", content="高血压的一线用药？")]
 
 
 def model_for(server: FakeOpenAI, tmp_path: Path, **overrides: object) -> GeneralModel:
-    values: dict[str, object] = {"llm_timeout_seconds": 2, **overrides}
-    settings = Settings(
-        data_dir=tmp_path / "var",
-        llm_base_url=server.base_url,
-        llm_model="fake-medical-7b",
-        **values,  # type: ignore[arg-type]
-    )
-    general = GeneralModel.from_settings(settings)
-    general.policy.sleep = lambda seconds: None
-    return general
+    """The client as configured in production (cache on), pointed at the scripted server."""
+    values: dict[str, object] = {"llm_model": "fake-medical-7b", "llm_cache": True, "llm_timeout_seconds": 2}
+    return general_model(server, tmp_path / "var", **{**values, **overrides})
 
 
 def test_no_model_configured_is_a_state_not_a_crash(tmp_path: Path) -> None:
