@@ -345,7 +345,7 @@ class AskService(FusionService):
         )
 
     def _store(self, request: AskRequest, result: AskResult, trace: Trace) -> AskResult:
-        steps = [s.model_dump(mode="json") for s in trace.steps]
+        steps = trace.as_json()
         result = result.model_copy(update={"trace": steps})
         store_run(
             self.db,

@@ -11,13 +11,12 @@ a question back — fuzzy cases are asked about, not guessed.
 
 from __future__ import annotations
 
-import tomllib
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from medfusion import packaged
 from medfusion.graph.store import GraphStore
 from medfusion.llm import GeneralModel, Unavailable, prompt
 
@@ -29,8 +28,7 @@ SURE = 0.7
 
 @lru_cache(maxsize=1)
 def intents() -> dict[str, dict[str, Any]]:
-    source = resources.files("medfusion.agents").joinpath("intents.toml")
-    table: dict[str, dict[str, Any]] = tomllib.loads(source.read_text(encoding="utf-8"))["intent"]
+    table: dict[str, dict[str, Any]] = packaged.toml("medfusion.agents", "intents.toml")["intent"]
     return table
 
 

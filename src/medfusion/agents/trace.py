@@ -54,6 +54,10 @@ class Trace:
             step.output = {k: clip(v) for k, v in step.output.items()}
             self.steps.append(step)
 
+    def as_json(self) -> list[dict[str, Any]]:
+        """The steps as stored with a run and returned to the UI."""
+        return [s.model_dump(mode="json") for s in self.steps]
+
     @property
     def tokens(self) -> int:
         return sum(s.tokens for s in self.steps)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import tomllib
 from functools import lru_cache
-from importlib import resources
 from typing import Any
+
+from medfusion import packaged
 
 ORDER = "ABCD"
 
 
 @lru_cache(maxsize=1)
 def thresholds() -> dict[str, Any]:
-    source = resources.files("medfusion.evaluation").joinpath("grading.toml")
-    table: dict[str, Any] = tomllib.loads(source.read_text(encoding="utf-8"))
-    return table
+    return packaged.toml("medfusion.evaluation", "grading.toml")
 
 
 def grade(dimension: str, metric: str, value: float) -> str | None:

@@ -10,7 +10,6 @@ records ``id@version`` in its provenance.
 
 from __future__ import annotations
 
-import tomllib
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import jinja2
 from pydantic import BaseModel, Field
 
+from medfusion import packaged
 from medfusion.llm.messages import Message
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
@@ -61,9 +61,7 @@ class PromptTemplate(BaseModel):
 @lru_cache(maxsize=64)
 def prompt(name: str) -> PromptTemplate:
     """The template ``prompts/<name>.toml`` shipped with the package."""
-    source = resources.files("medfusion.llm").joinpath("prompts", f"{name}.toml")
-    data = tomllib.loads(source.read_text(encoding="utf-8"))
-    template = PromptTemplate.model_validate(data)
+    template = PromptTemplate.model_validate(packaged.toml("medfusion.llm", "prompts", f"{name}.toml"))
     if template.id != name:
         raise ValueError(f"prompt file {name}.toml declares id {template.id!r}")
     return template

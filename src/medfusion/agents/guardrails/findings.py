@@ -3,14 +3,14 @@ and the words it concerns — so the answer, the audit log and the UI can show e
 
 from __future__ import annotations
 
-import tomllib
 import unicodedata
 from enum import StrEnum
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from pydantic import BaseModel
+
+from medfusion import packaged
 
 
 class Check(StrEnum):
@@ -45,5 +45,4 @@ def normalise(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def rules() -> dict[str, Any]:
-    source = resources.files("medfusion.agents.guardrails").joinpath("rules.toml")
-    return tomllib.loads(source.read_text(encoding="utf-8"))
+    return packaged.toml("medfusion.agents.guardrails", "rules.toml")

@@ -164,7 +164,7 @@ class ConsultService(FusionService):
             guardrails=findings,
             reasoning=chain,
         )
-        steps = [s.model_dump(mode="json") for s in trace.steps]
+        steps = trace.as_json()
         store_run(
             self.db,
             self.principal,

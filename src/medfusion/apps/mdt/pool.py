@@ -7,11 +7,10 @@ above it, the whole matching team."""
 
 from __future__ import annotations
 
-import tomllib
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
+from medfusion import packaged
 from medfusion.apps.mdt.models import MdtCase
 
 SOLO_MAX = 2
@@ -19,8 +18,7 @@ SOLO_MAX = 2
 
 @lru_cache(maxsize=1)
 def pool() -> dict[str, dict[str, Any]]:
-    source = resources.files("medfusion.apps.mdt").joinpath("specialties.toml")
-    table: dict[str, dict[str, Any]] = tomllib.loads(source.read_text(encoding="utf-8"))["specialty"]
+    table: dict[str, dict[str, Any]] = packaged.toml("medfusion.apps.mdt", "specialties.toml")["specialty"]
     return table
 
 

@@ -133,7 +133,7 @@ class MdtService(FusionService):
             warnings=warnings,
             tokens=tokens,
         )
-        steps = [s.model_dump(mode="json") for s in trace.steps]
+        steps = trace.as_json()
         store_run(
             self.db,
             self.principal,
