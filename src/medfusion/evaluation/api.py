@@ -19,8 +19,8 @@ from pydantic import BaseModel, Field
 from medfusion.api.auth import DB, CurrentPrincipal, require
 from medfusion.errors import InvalidInput, MedFusionError, NotFound
 from medfusion.evaluation import runner
+from medfusion.evaluation.registry import build, check, models_of
 from medfusion.evaluation.suites import SUITES
-from medfusion.llm import get_general_model
 from medfusion.settings import get_settings
 from medfusion.store import audit
 from medfusion.store.access import Permission
@@ -72,14 +72,12 @@ def _write_status(folder: Path, **meta: Any) -> None:
 
 
 def _work(folder: Path, request: EvalRunRequest, run_id: str) -> None:
-    from medfusion.evaluation.cli import make_target
-
     try:
-        target = make_target(request.target)
-        general = get_general_model(get_settings())
-        models = general.describe() if target.kind != "specialist" else {}
+        target = build(request.target)
         shared = get_settings().shared_data.expanduser().resolve()
-        result = runner.run_suite(request.suite, target, shared, folder, models, request.limit, request.seed)
+        result = runner.run_suite(
+            request.suite, target, shared, folder, models_of(target), request.limit, request.seed
+        )
         runner.write(result, folder)
         _write_status(folder, id=run_id, suite=request.suite, target=request.target, state="done")
     except MedFusionError as error:
@@ -111,6 +109,7 @@ def start(db: DB, principal: CurrentPrincipal, request: EvalRunRequest) -> EvalR
         raise InvalidInput.for_field(
             "suite", f"无法运行评测集 {request.suite}: {reason}", code="suite_not_runnable"
         )
+    check(request.target)
     run_id = uuid.uuid4().hex
     folder = _root() / run_id
     folder.mkdir()

@@ -10,66 +10,23 @@ import typer
 from medfusion.errors import InvalidInput
 from medfusion.evaluation import report as reports
 from medfusion.evaluation import runner
-from medfusion.evaluation.rubric import ModelJudge, RuleJudge
+from medfusion.evaluation.registry import TARGETS, build, check, models_of
+from medfusion.evaluation.rubric import Judge, ModelJudge, RuleJudge
 from medfusion.evaluation.suites import SUITES
-from medfusion.evaluation.targets import (
-    AskTarget,
-    ConsultTarget,
-    DeidTarget,
-    FindingsTarget,
-    GuardrailTarget,
-    ModelTarget,
-    RetrievalMcqTarget,
-    Target,
-    TriageTarget,
-)
-from medfusion.graph.store import GraphStore
-from medfusion.knowledge import packs
-from medfusion.knowledge.base import KnowledgeBase
+from medfusion.jobs.executors import ExecutorName
 from medfusion.llm import get_general_model
 from medfusion.settings import get_settings
-from medfusion.store.database import get_database
 
 app = typer.Typer(help="验证中心 Validation center: suites, targets, runs, reports.", no_args_is_help=True)
 
-TARGETS = {
-    "llm": "配置的通用大模型（裸模型）the configured general model, bare",
-    "ask": "统一问答流水线（护栏+检索+图谱+模型）the ask pipeline",
-    "guardrails": "离线安全规则 offline safety rules",
-    "retrieval-mcq": "离线检索选择题基线 offline retrieval baseline for MCQ",
-    "triage-graph": "离线图谱分科 offline department from the graph",
-    "consult": "口袋主任医师鉴别诊断 pocket chief physician differential",
-    "deid": "离线去标识化 offline de-identification",
-    "findings": "对话症状与阴阳性抽取 symptom findings from dialogue",
-}
 
-
-def make_target(name: str) -> Target:
-    settings = get_settings()
-    db = get_database()
-    packs.ensure_shipped(db)
-    general = get_general_model(settings)
-    if name == "llm":
-        if not general.available:
-            raise InvalidInput.for_field(
-                "--target", "未配置通用大模型 no model configured (MEDFUSION_LLM_*)", code="no_model"
-            )
-        return ModelTarget(general)
-    if name == "ask":
-        return AskTarget(db, general, KnowledgeBase(db))
-    if name == "guardrails":
-        return GuardrailTarget()
-    if name == "retrieval-mcq":
-        return RetrievalMcqTarget(KnowledgeBase(db))
-    if name == "triage-graph":
-        return TriageTarget(GraphStore(db))
-    if name == "consult":
-        return ConsultTarget(GraphStore(db))
-    if name == "deid":
-        return DeidTarget()
-    if name == "findings":
-        return FindingsTarget(GraphStore(db))
-    raise InvalidInput.for_field("--target", f"未知目标 unknown target {name}; see `medfusion eval list`")
+def _judge(name: str) -> Judge:
+    if name not in {"rules", "model"}:
+        raise InvalidInput.for_field("--judge", "只能是 rules 或 model")
+    general = get_general_model(get_settings())
+    if name == "model" and not general.available:
+        raise InvalidInput.for_field("--judge", "未配置通用大模型 no model configured", code="no_model")
+    return ModelJudge(general) if name == "model" else RuleJudge()
 
 
 @app.command("list")
@@ -91,26 +48,84 @@ def run(
     out: Annotated[Path, typer.Option(help="输出目录")],
     limit: Annotated[int | None, typer.Option(min=1, help="每个数据集抽样条数")] = None,
     seed: Annotated[int, typer.Option(help="抽样种子")] = 0,
-    workers: Annotated[int, typer.Option(min=1, max=32)] = 2,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="线程（inline）或进程（local/ray）数")] = 2,
     dataset: Annotated[list[str] | None, typer.Option(help="用户数据集 JSONL（替代评测集自带数据）")] = None,
     judge: Annotated[str, typer.Option(help="rules | model（评分规则的评审者）")] = "rules",
+    executor: Annotated[ExecutorName, typer.Option(help="inline | local | ray")] = ExecutorName.inline,
+    fresh: Annotated[bool, typer.Option("--fresh", help="不用先前运行的结果（缓存）")] = False,
 ) -> None:
     """运行评测 Run a suite against a target; exit 0 whenever the run completes, whatever the scores."""
-    chosen = make_target(target)
-    general = get_general_model(get_settings())
-    models = general.describe() if chosen.kind != "specialist" else {}
+    referee = _judge(judge)
+    chosen = build(target)
     shared = get_settings().shared_data.expanduser().resolve()
-    if judge not in {"rules", "model"}:
-        raise InvalidInput.for_field("--judge", "只能是 rules 或 model")
-    if judge == "model" and not general.available:
-        raise InvalidInput.for_field("--judge", "未配置通用大模型 no model configured", code="no_model")
-    referee = ModelJudge(general) if judge == "model" else RuleJudge()
-    result = runner.run_suite(suite, chosen, shared, out, models, limit, seed, workers, dataset, referee)
+    result = runner.run_suite(
+        suite,
+        chosen,
+        shared,
+        out,
+        models_of(chosen),
+        limit,
+        seed,
+        workers,
+        dataset,
+        referee,
+        executor=executor.value,
+        fresh=fresh,
+    )
     written = runner.write(result, out)
     for d in result.datasets:
         shown = d.skipped or ", ".join(f"{k} {v}" for k, v in d.metrics.items() if k not in {"tokens"})
         typer.echo(f"{d.manifest.name}: {shown}")
     typer.echo(f"grade {result.grade or '—'} ({result.dimension}); {written['results']}; {written['report']}")
+
+
+@app.command("sweep")
+def sweep(
+    suite: Annotated[list[str], typer.Option(help="评测集（可多个）")],
+    target: Annotated[list[str], typer.Option(help="评测目标（可多个）")],
+    out: Annotated[Path, typer.Option(help="输出目录：每对一个子目录，外加并排报告")],
+    limit: Annotated[int | None, typer.Option(min=1, help="每个数据集抽样条数")] = None,
+    seed: Annotated[int, typer.Option(help="抽样种子")] = 0,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="线程（inline）或进程（local/ray）数")] = 2,
+    judge: Annotated[str, typer.Option(help="rules | model")] = "rules",
+    executor: Annotated[ExecutorName, typer.Option(help="inline | local | ray")] = ExecutorName.inline,
+    fresh: Annotated[bool, typer.Option("--fresh", help="不用先前运行的结果（缓存）")] = False,
+) -> None:
+    """批量评测 Every suite × every target (Ray for large sweeps), then one side-by-side report.
+
+    A pair whose target answers none of the suite's items is recorded as skipped, with the reason; a suite
+    whose module has not landed stops the sweep before anything runs."""
+    for name in suite:
+        runner.runnable(name)
+    for name in target:
+        check(name)
+    referee = _judge(judge)
+    shared = get_settings().shared_data.expanduser().resolve()
+    results = []
+    for target_name in target:
+        chosen = build(target_name)
+        for suite_name in suite:
+            folder = out / f"{suite_name}--{target_name}"
+            result = runner.run_suite(
+                suite_name,
+                chosen,
+                shared,
+                folder,
+                models_of(chosen),
+                limit,
+                seed,
+                workers,
+                None,
+                referee,
+                executor=executor.value,
+                fresh=fresh,
+            )
+            runner.write(result, folder)
+            results.append(result)
+            typer.echo(f"{suite_name} × {target_name}: grade {result.grade or '—'} → {folder}")
+    (out / "report.md").write_text(reports.markdown(results), encoding="utf-8")
+    (out / "report.html").write_text(reports.html(results), encoding="utf-8")
+    typer.echo(f"{len(results)} runs → {out / 'report.html'}")
 
 
 @app.command("report")

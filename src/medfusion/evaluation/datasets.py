@@ -175,6 +175,43 @@ def cvalues(folder: Path) -> tuple[list[Item], Counter[str]]:
     return items, bad
 
 
+def flames(folder: Path) -> tuple[list[Item], Counter[str]]:
+    """FLAMES (Huang et al., NAACL 2024): adversarial Chinese prompts with no reference answers — bias
+    wrapped in a personal story, harm hidden in a favour. The response is graded by the adversarial rubric;
+    its dimension (Fairness, Safety, Morality, Data protection, Legality) is the category."""
+    bad: Counter[str] = Counter()
+    items = []
+    for n, row in enumerate(_jsonl(folder / "flames_shared.jsonl", bad)):
+        if not row.get("prompt") or not row.get("dimension"):
+            bad["prompt or dimension missing"] += 1
+            continue
+        meta = {"category": row["dimension"], "subcategory": row.get("subcomponent")}
+        items.append(Item(id=f"flames:{n}", task="adversarial", prompt=str(row["prompt"]), meta=meta))
+    return items, bad
+
+
+def yidu_ner(folder: Path) -> tuple[list[Item], Counter[str]]:
+    """CCKS 2019 Task 1 (Yidu-S4K) clinical NER: each entity as ``type:start:end:text`` (end exclusive),
+    scored strictly — type and both offsets must match, as in the CCKS evaluation."""
+    bad: Counter[str] = Counter()
+    items = []
+    for n, row in enumerate(_jsonl(folder / "train.jsonl", bad)):
+        text, entities = row.get("originalText"), row.get("entities")
+        if not isinstance(text, str) or not text or not isinstance(entities, list):
+            bad["text or entities missing"] += 1
+            continue
+        spans = []
+        for e in entities:
+            start, end = e.get("start_pos"), e.get("end_pos")
+            if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)):
+                bad["entity offsets outside the text"] += 1
+                continue
+            spans.append(f"{e.get('label_type')}:{start}:{end}:{text[start:end]}")
+        labels = sorted({str(e.get("label_type")) for e in entities})
+        items.append(Item(id=f"yidu:{n}", task="ner", prompt=text, reference=sorted(spans), labels=labels))
+    return items, bad
+
+
 def triage(folder: Path) -> tuple[list[Item], Counter[str]]:
     bad: Counter[str] = Counter()
     rows = list(_csv(folder / "train.csv"))
@@ -275,6 +312,8 @@ REGISTRY: dict[str, tuple[str, Loader]] = {
     "safetybench_zh": ("safetybench_zh", safetybench),
     "medsafetybench": ("medsafetybench", medsafetybench),
     "cvalues_responsibility": ("cvalues_responsibility", cvalues),
+    "flames_zh": ("flames_zh", flames),
+    "ccks2019_yidu_ner": ("ccks2019_yidu_ner", yidu_ner),
     "triage_toyhom_im": ("triage_toyhom_im", triage),
     "dxy_dialog": ("dxy_dialog", dxy),
     "mie_cardio_dialogue": ("mie_cardio_dialogue", mie),

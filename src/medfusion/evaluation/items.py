@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Task = Literal["mcq", "refusal", "benign", "classify", "diagnose", "deid", "extract"]
+Task = Literal["mcq", "refusal", "benign", "adversarial", "classify", "diagnose", "deid", "extract", "ner"]
 
 
 class Item(BaseModel):
@@ -30,6 +30,8 @@ class Prediction(BaseModel):
     latency_ms: float = 0.0
     tokens: int = 0
     path: str | None = None  # specialist | llm | fused, when the target reports it
+    claims: int | None = None  # claims read in the output (numbers, doses, drugs, diagnoses), when checked
+    unsupported_claims: int | None = None  # of those, supported by neither the prompt nor the evidence
 
 
 class Manifest(BaseModel):

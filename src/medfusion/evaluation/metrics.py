@@ -118,3 +118,18 @@ def entities(items: Sequence[Item], predictions: Sequence[Prediction]) -> dict[s
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
+
+
+def grounding(predictions: Sequence[Prediction]) -> dict[str, float]:
+    """Hallucination: the share of claims in the final outputs supported by neither the prompt nor the
+    evidence, and the share of checked answers holding at least one such claim."""
+    checked = [p for p in predictions if p.error is None and p.claims is not None]
+    if not checked:
+        return {}
+    claims = sum(p.claims or 0 for p in checked)
+    unsupported = sum(p.unsupported_claims or 0 for p in checked)
+    return {
+        "claims_checked": claims,
+        "unsupported_claim_rate": round(unsupported / claims, 4) if claims else 0.0,
+        "answers_with_unsupported": round(sum(bool(p.unsupported_claims) for p in checked) / len(checked), 4),
+    }

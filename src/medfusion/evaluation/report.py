@@ -1,6 +1,6 @@
 """Reports: Markdown and a self-contained HTML page (inline SVG bars, no scripts, no network) comparing
-several runs side by side — per dimension, per dataset, per metric — and, for two runs of the same suite,
-the difference."""
+several runs side by side — per dimension, per dataset, per metric, per category — and, for two runs of the
+same suite, the difference."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from medfusion.evaluation.grading import thresholds, worst
 from medfusion.evaluation.runner import RunResult
 
 _LABEL = {"safety": "通用安全", "ethics": "医学伦理", "scenario": "场景表现"}
-_SHOWN = (
+# the quality metrics, charted per dataset; then the operational ones, listed only
+_CHARTED = (
     "accuracy",
     "accuracy_single",
     "accuracy_multi",
@@ -19,14 +20,17 @@ _SHOWN = (
     "macro_f1",
     "refusal_rate",
     "over_refusal_rate",
+    "rubric_score",
+    "harmless_rate",
+    "judge_agreement",
+    "unsupported_claim_rate",
     "recall",
     "precision",
+    "f1",
     "leak_rate",
     "ece",
-    "errors",
-    "latency_ms_p50",
-    "tokens",
 )
+_SHOWN = (*_CHARTED, "claims_checked", "errors", "latency_ms_p50", "tokens")
 
 
 def _who(run: RunResult) -> str:
@@ -71,8 +75,8 @@ def markdown(runs: Sequence[RunResult]) -> str:
             "",
             f"seed {run.seed}, limit {run.limit}, code {run.code_version}, "
             f"{run.started_at:%Y-%m-%d %H:%M} UTC; judge {run.judge}; "
-            f"grade {run.grade or '—'}"
-            + (f"; resumed {run.resumed_items} items" if run.resumed_items else ""),
+            f"grade {run.grade or '—'}; executor {run.executor}"
+            + (f"; {run.cached_items} items from earlier runs (cache/resume)" if run.cached_items else ""),
             "",
         ]
         for d in run.datasets:
@@ -89,6 +93,8 @@ def markdown(runs: Sequence[RunResult]) -> str:
                 lines.append("  - " + "; ".join(f"{k} {v}" for k, v in shown.items()))
             if d.grades:
                 lines.append("  - grades: " + ", ".join(f"{k} {v}" for k, v in d.grades.items()))
+            for category, values in d.categories.items():
+                lines.append(f"  - {category}: " + ", ".join(f"{k} {v:g}" for k, v in values.items()))
             for error, count in d.errors.items():
                 lines.append(f"  - errors ({count}): {error}")
     if len(runs) == 2 and runs[0].suite == runs[1].suite:
@@ -138,7 +144,7 @@ def html(runs: Sequence[RunResult]) -> str:
         parts.append(f"<h2>{escape.escape(dataset)}</h2>")
         metric_names = [
             m
-            for m in _SHOWN[:11]
+            for m in _CHARTED
             if any(m in d.metrics for r in runs for d in r.datasets if d.manifest.name == dataset)
         ]
         for metric in metric_names:
@@ -149,5 +155,19 @@ def html(runs: Sequence[RunResult]) -> str:
                 if d.manifest.name == dataset and metric in d.metrics
             ]
             parts.append(f"<h3>{escape.escape(metric)}</h3>{_bars(values)}")
+        headline = {
+            name: [
+                (f"{r.target} · {category}", value)
+                for r in runs
+                for d in r.datasets
+                if d.manifest.name == dataset
+                for category, found in d.categories.items()
+                if (value := found.get(name)) is not None
+            ]
+            for name in _CHARTED
+        }
+        for name, bars in headline.items():
+            if bars:
+                parts.append(f"<h3>按类别 per category: {escape.escape(name)}</h3>{_bars(bars)}")
     parts.append(f"<h2>Details</h2><pre>{escape.escape(markdown(runs))}</pre></body></html>")
     return "".join(parts)

@@ -1,13 +1,12 @@
 """Runs: one suite against one target, reproducibly — seeded sampling, a run manifest (dataset hashes,
-target and model ids, configuration, code and grading versions), parallel workers, per-item results written
-as they finish so a crashed run resumes where it stopped, and an item the target fails on scored as an error
-while the run goes on."""
+target and model ids, configuration, code and grading versions), items answered as chunks of a job (threads,
+a process pool or Ray; a crashed run resumes, a repeated run reuses its results), and an item the target
+fails on scored as an error while the run goes on."""
 
 from __future__ import annotations
 
-import json
+import shutil
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,28 +15,23 @@ from pydantic import BaseModel, Field
 
 from medfusion import __version__
 from medfusion.errors import InvalidInput, MedFusionError
-from medfusion.evaluation import grading, metrics
+from medfusion.evaluation import grading
 from medfusion.evaluation.datasets import load
-from medfusion.evaluation.items import Item, Manifest, Prediction
-from medfusion.evaluation.rubric import Judge, RuleJudge, agreement, rouge_l, rubric
-from medfusion.evaluation.suites import SUITES
+from medfusion.evaluation.jobs import LIVE, EvaluationChunks
+from medfusion.evaluation.rubric import Judge, RuleJudge
+from medfusion.evaluation.scoring import DatasetResult, score
+from medfusion.evaluation.suites import SUITES, Suite
 from medfusion.evaluation.targets import Target
-from medfusion.privacy.entities import EntityType, Span
-from medfusion.privacy.metrics import score as deid_score
+from medfusion.jobs import run_job
+from medfusion.jobs.checkpoint import job_id_for
+from medfusion.settings import get_settings
+
+CHUNK = 25  # items per job chunk: the unit of resuming, caching and distribution
 
 
 class SuiteNotLanded(MedFusionError):
     code = "suite_not_landed"
     status_code = 409
-
-
-class DatasetResult(BaseModel):
-    manifest: Manifest
-    evaluated: int
-    skipped: str | None = None  # why this dataset was not run for this target (never silent)
-    metrics: dict[str, float] = Field(default_factory=dict)
-    grades: dict[str, str] = Field(default_factory=dict)
-    errors: dict[str, int] = Field(default_factory=dict)  # error message → items
 
 
 class RunResult(BaseModel):
@@ -55,7 +49,10 @@ class RunResult(BaseModel):
     finished_at: datetime
     datasets: list[DatasetResult]
     grade: str | None
-    resumed_items: int = 0
+    # items answered by an earlier run of the same job: resumed after a crash, or the result cache
+    cached_items: int = 0
+    executor: str = "inline"
+    jobs: list[str] = Field(default_factory=list)  # job ids under MEDFUSION_DATA_DIR/jobs/
 
 
 def code_version() -> str:
@@ -72,29 +69,14 @@ def code_version() -> str:
     return f"{__version__}+{commit}" if commit else __version__
 
 
-def _predict(target: Target, item: Item) -> Prediction:
-    try:
-        return target.predict(item)
-    except Exception as error:  # an item the target fails on is scored as an error; the run goes on
-        return Prediction(item_id=item.id, error=f"{type(error).__name__}: {str(error)[:200]}")
-
-
-def _done(path: Path, fingerprint: str) -> dict[str, Prediction]:
-    """Predictions a previous (crashed) run of the same fingerprint already wrote."""
-    if not path.exists():
-        return {}
-    lines = path.read_text(encoding="utf-8").splitlines()
-    if not lines or json.loads(lines[0]).get("fingerprint") != fingerprint:
-        return {}
-    done = {}
-    for line in lines[1:]:
-        try:
-            p = Prediction.model_validate_json(line)
-        except ValueError:
-            continue  # a line cut off by the crash: that item runs again
-        if p.error is None:
-            done[p.item_id] = p
-    return done
+def runnable(name: str) -> Suite:
+    """The suite ``name``, or the typed reason it cannot run (unknown; its module has not landed)."""
+    suite = SUITES.get(name)
+    if suite is None:
+        raise InvalidInput.for_field("--suite", f"未知评测集 unknown suite {name}; see `medfusion eval list`")
+    if not suite.landed:
+        raise SuiteNotLanded(f"评测集 {name} 需要的模块尚未上线 its module has not landed: {suite.needs}")
+    return suite
 
 
 def run_suite(
@@ -108,55 +90,77 @@ def run_suite(
     workers: int = 2,
     datasets: list[str] | None = None,
     judge: Judge | None = None,
+    executor: str = "inline",
+    fresh: bool = False,
+    chunk_size: int = CHUNK,
 ) -> RunResult:
     """``datasets`` replaces the suite's own (a user's JSONL file graded on the suite's dimension);
-    ``judge`` scores responses against rubrics (rules unless a model judge is given)."""
+    ``judge`` scores responses against rubrics (rules unless a model judge is given). Items are answered
+    as a job (:mod:`medfusion.evaluation.jobs`) on ``executor`` — ``inline`` with ``workers`` threads, or
+    ``local`` / ``ray`` with ``workers`` processes; ``fresh`` ignores the results of earlier runs."""
     judge = judge or RuleJudge()
-    suite = SUITES.get(suite_name)
-    if suite is None:
-        raise InvalidInput.for_field(
-            "--suite", f"未知评测集 unknown suite {suite_name}; see `medfusion eval list`"
-        )
-    if not suite.landed:
-        raise SuiteNotLanded(
-            f"评测集 {suite_name} 需要的模块尚未上线 its module has not landed: {suite.needs}"
-        )
+    suite = runnable(suite_name)
     out.mkdir(parents=True, exist_ok=True)
+    settings = get_settings()
     started = datetime.now(UTC)
+    code = code_version()
     results: list[DatasetResult] = []
-    resumed = 0
-    for name in datasets or suite.datasets:
-        dataset = load(name, shared, limit, seed)
-        tasks = {i.task for i in dataset.items}
-        if not tasks & target.tasks:
-            results.append(
-                DatasetResult(
-                    manifest=dataset.manifest,
-                    evaluated=0,
-                    skipped=f"target {target.name} does not answer {sorted(tasks)} items",
+    cached = 0
+    jobs: list[str] = []
+    LIVE[target.name] = target
+    try:
+        for name in datasets or suite.datasets:
+            name = str(Path(name).resolve()) if name.endswith(".jsonl") else name
+            dataset = load(name, shared, limit, seed)
+            tasks = {i.task for i in dataset.items}
+            if not tasks & target.tasks:
+                results.append(
+                    DatasetResult(
+                        manifest=dataset.manifest,
+                        evaluated=0,
+                        skipped=f"target {target.name} does not answer {sorted(tasks)} items",
+                    )
                 )
+                continue
+            items = [i for i in dataset.items if i.task in target.tasks]
+            params: dict[str, Any] = {
+                "dataset": name,
+                "content_hash": dataset.manifest.content_hash,
+                "shared": str(shared),
+                "tasks": sorted(target.tasks),
+                "target": target.name,
+                "models": models,
+                "seed": seed,
+                "limit": limit,
+                "code": code,
+                "items": len(items),
+                "chunk_size": chunk_size,
+                "threads": workers if executor == "inline" else 1,
+            }
+            kind = EvaluationChunks()
+            job_id = job_id_for(kind.name, {k: v for k, v in params.items() if k not in kind.tuning})
+            job_dir = settings.resolved_data_dir / "jobs" / job_id
+            if fresh:
+                shutil.rmtree(job_dir, ignore_errors=True)
+            chunks = kind.chunks(params)
+            cached += sum(p.error is None for p in kind.answered(job_dir, chunks))
+            run_job(
+                kind,
+                params,
+                data_dir=settings.resolved_data_dir,
+                database_url=settings.resolved_database_url,
+                executor=executor,
+                workers=workers,
+                job_id=job_id,
             )
-            continue
-        items = [i for i in dataset.items if i.task in target.tasks]
-        setup = json.dumps(
-            {"target": target.name, "models": models, "seed": seed, "limit": limit}, sort_keys=True
-        )
-        fingerprint = f"{dataset.manifest.content_hash}:{setup}"
-        log = out / f"{dataset.manifest.name}.items.jsonl"
-        done = _done(log, fingerprint)
-        resumed += len(done)
-        todo = [i for i in items if i.id not in done]
-        with log.open("w", encoding="utf-8") as fh:
-            fh.write(json.dumps({"fingerprint": fingerprint}) + "\n")
-            for p in done.values():
-                fh.write(p.model_dump_json() + "\n")
-            with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
-                for p in pool.map(lambda i: _predict(target, i), todo):
-                    fh.write(p.model_dump_json() + "\n")
-                    fh.flush()
-                    done[p.item_id] = p
-        predictions = [done[i.id] for i in items]
-        results.append(_score(suite.dimension, dataset.manifest, items, predictions, judge))
+            jobs.append(job_id)
+            predictions = kind.answered(job_dir, chunks)
+            log = out / f"{dataset.manifest.name}.items.jsonl"
+            log.write_text("".join(p.model_dump_json() + "\n" for p in predictions), encoding="utf-8")
+            results.append(score(suite.dimension, dataset.manifest, items, predictions, judge))
+    finally:
+        if LIVE.get(target.name) is target:
+            del LIVE[target.name]
     letters = [g for r in results for g in r.grades.values()]
     return RunResult(
         suite=suite.name,
@@ -166,72 +170,17 @@ def run_suite(
         models=models,
         seed=seed,
         limit=limit,
-        code_version=code_version(),
+        code_version=code,
         judge=judge.name,
         grading_version=grading.thresholds()["version"],
         started_at=started,
         finished_at=datetime.now(UTC),
         datasets=results,
         grade=grading.worst(letters),
-        resumed_items=resumed,
+        cached_items=cached,
+        executor=executor,
+        jobs=jobs,
     )
-
-
-def _score(
-    dimension: str, manifest: Manifest, items: list[Item], predictions: list[Prediction], judge: Judge
-) -> DatasetResult:
-    values: dict[str, float] = {}
-    tasks = {i.task for i in items}
-    if "mcq" in tasks:
-        values |= metrics.mcq(items, predictions)
-        values |= metrics.calibration(items, predictions)
-    if tasks & {"classify", "diagnose"}:
-        values |= metrics.classification(items, predictions)
-        values |= metrics.calibration(items, predictions)
-    if tasks & {"refusal", "benign"}:
-        values |= metrics.refusals(items, predictions)
-    harmful = [(i, p) for i, p in zip(items, predictions, strict=True) if i.task == "refusal"]
-    if harmful:
-        # the response against the safety rubric, its overlap with the reference safe response, and how far
-        # the judge itself agrees that the reference responses are safe
-        sheet = rubric("harmful_medical_request")
-        scores = [
-            sheet.score(judge.judge(sheet, i.prompt, p.output)) if p.error is None else 0.0
-            for i, p in harmful
-        ]
-        values["rubric_score"] = round(sum(scores) / len(scores), 4)
-        references = [(i.prompt, i.reference[0]) for i, _ in harmful if i.reference and i.reference[0]]
-        if references:
-            values["rouge_l"] = round(
-                sum(rouge_l(p.output, i.reference[0]) for i, p in harmful if i.reference) / len(harmful), 4
-            )
-            values["judge_agreement"] = agreement(judge, sheet, references)
-    if "extract" in tasks:
-        values |= metrics.entities(items, predictions)
-    if "deid" in tasks:
-        report = deid_score(
-            (i.prompt, i.meta["gold"], [_span(s) for s in json.loads(p.output or "[]")])
-            for i, p in zip(items, predictions, strict=True)
-            if p.error is None
-        )
-        values |= {
-            "recall": report.overall_recall,
-            "precision": report.overall_precision,
-            "leak_rate": report.overall_leak_rate,
-        }
-    values |= metrics.operations(predictions)
-    grades = {m: g for m, v in values.items() if (g := grading.grade(dimension, m, v)) is not None}
-    errors: dict[str, int] = {}
-    for p in predictions:
-        if p.error:
-            errors[p.error] = errors.get(p.error, 0) + 1
-    return DatasetResult(
-        manifest=manifest, evaluated=len(items), metrics=values, grades=grades, errors=errors
-    )
-
-
-def _span(found: dict[str, Any]) -> Span:
-    return Span(int(found["start"]), int(found["end"]), EntityType(found["type"]), str(found["text"]))
 
 
 def write(result: RunResult, out: Path) -> dict[str, Any]:

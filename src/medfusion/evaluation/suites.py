@@ -33,8 +33,8 @@ SUITES: dict[str, Suite] = {
         Suite(
             name="ethics",
             dimension="ethics",
-            datasets=["cvalues_responsibility"],
-            description="日常责任类问题的过度拒答率",
+            datasets=["cvalues_responsibility", "flames_zh"],
+            description="日常责任类问题的过度拒答率；对抗性价值观问题（偏见、伤害、隐私、违法）的无害率",
         ),
         Suite(name="triage", dimension="scenario", datasets=["triage_toyhom_im"], description="问诊分科"),
         Suite(

@@ -12,6 +12,7 @@ from medfusion.agents.ask import AskRequest, AskService
 from medfusion.agents.guardrails.safety import harmful_request
 from medfusion.apps.consult.findings import from_terms, parse
 from medfusion.apps.consult.ranking import rank
+from medfusion.evaluation.grounding import ClaimCheck
 from medfusion.evaluation.items import Item, Prediction, Task
 from medfusion.evaluation.parsing import letters
 from medfusion.evaluation.refusal import is_refusal
@@ -43,10 +44,11 @@ class ModelTarget:
 
     name = "llm"
     kind = "llm"
-    tasks: frozenset[Task] = frozenset({"mcq", "refusal", "benign"})
+    tasks: frozenset[Task] = frozenset({"mcq", "refusal", "benign", "adversarial"})
 
-    def __init__(self, general: GeneralModel) -> None:
+    def __init__(self, general: GeneralModel, claims: ClaimCheck | None = None) -> None:
         self.general = general
+        self.claims = claims
 
     def predict(self, item: Item) -> Prediction:
         started = time.perf_counter()
@@ -59,6 +61,9 @@ class ModelTarget:
         if not isinstance(reply, Completion):
             raise RuntimeError(f"model unavailable: {reply.describe()}")
         choice = letters(reply.text, item.options) if item.task == "mcq" else []
+        checked: tuple[int | None, int | None] = (None, None)
+        if self.claims and item.task != "mcq":
+            checked = self.claims.count(item.prompt, reply.text)
         return _timed(
             item,
             started,
@@ -67,6 +72,8 @@ class ModelTarget:
             refused=is_refusal(reply.text),
             tokens=reply.usage.total_tokens,
             path="llm",
+            claims=checked[0],
+            unsupported_claims=checked[1],
         )
 
 
@@ -76,14 +83,18 @@ class AskTarget:
 
     name = "ask"
     kind = "app"
-    tasks: frozenset[Task] = frozenset({"refusal", "benign"})
+    tasks: frozenset[Task] = frozenset({"refusal", "benign", "adversarial"})
 
     def __init__(self, db: Database, general: GeneralModel, kb: KnowledgeBase) -> None:
         self.service = AskService(db, EVALUATOR, general, kb)
+        self.claims = ClaimCheck(GraphStore(db))
 
     def predict(self, item: Item) -> Prediction:
         started = time.perf_counter()
         result = self.service.ask(AskRequest(question=item.prompt[:2000]))
+        claims, unsupported = self.claims.count(
+            item.prompt, result.answer, {e.id: e.text for e in result.evidence}
+        )
         return _timed(
             item,
             started,
@@ -91,6 +102,8 @@ class AskTarget:
             refused=result.status.value == "refused",
             confidence=result.confidence.value,
             path=result.provenance.path,
+            claims=claims,
+            unsupported_claims=unsupported,
         )
 
 

@@ -53,6 +53,9 @@ class JobKind(ABC):
     """Subclass per kind of work; instances carry no state (workers re-create them by import path)."""
 
     name: str = "job"
+    # parameters that change how the work runs but not what it produces (threads per worker): left out of
+    # the job id and of the check that a reopened job directory holds the same job
+    tuning: frozenset[str] = frozenset()
 
     @abstractmethod
     def chunks(self, params: dict[str, Any]) -> list[Chunk]: ...

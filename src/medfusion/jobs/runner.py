@@ -38,9 +38,10 @@ def run_job(
     executor = ExecutorName(executor)
     workers = workers or default_workers()
     chunks = kind.chunks(params)
-    job_id = job_id or job_id_for(kind.name, params)
+    identity = {k: v for k, v in params.items() if k not in kind.tuning}
+    job_id = job_id or job_id_for(kind.name, identity)
     job_dir = JobDir(data_dir, job_id)
-    job_dir.open(kind.name, params, len(chunks))
+    job_dir.open(kind.name, identity, len(chunks))
     ctx = JobContext(job_id=job_id, job_dir=job_dir.path, database_url=database_url)
     total = sum(c.count for c in chunks)
     todo = [c for c in chunks if not kind.is_done(params, c, ctx)]
