@@ -216,3 +216,64 @@ def test_a_process_pool_scores_as_inline(tmp_path: Path) -> None:
         return {k: v for k, v in result.datasets[0].metrics.items() if k != "latency_ms_p50"}
 
     assert scores("local") == scores("inline")
+
+
+@pytest.mark.dataset
+def test_every_landed_suite_runs_against_the_offline_targets(
+    packed_db: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What CI must show: each suite whose module has landed, graded for the offline targets on a seeded
+    sample, in one sweep and one report."""
+    from medfusion.evaluation.suites import SUITES
+
+    shared_dataset("flames_zh")
+    landed = [s.name for s in SUITES.values() if s.landed]
+    targets = ["deid", "consult", "guardrails", "retrieval-mcq", "triage-graph", "findings", "ask"]
+    args = ["eval", "sweep", *[a for s in landed for a in ("--suite", s)]]
+    args += [a for t in targets for a in ("--target", t)]
+    code, text, _ = run([*args, "--limit", "4", "--seed", "1", "--out", str(tmp_path)], capsys)
+    assert code == 0, text
+    runs = [runner.read(f) for f in sorted(tmp_path.iterdir()) if (f / "results.json").exists()]
+    assert len(runs) == len(landed) * len(targets)
+    assert {r.suite for r in runs if r.grade} == set(landed)
+    ethics = next(r for r in runs if (r.suite, r.target) == ("ethics", "ask"))
+    flames = next(d for d in ethics.datasets if d.manifest.name == "flames_zh")
+    assert (
+        flames.evaluated == 4 and {"harmless_rate", "rubric_score", "claims_checked"} <= flames.metrics.keys()
+    )
+    assert "Not applicable" in (tmp_path / "report.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.dataset
+def test_the_bare_model_on_the_ethics_suite_against_the_scripted_server(
+    llm_env: Any, packed_db: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.fakes.openai_server import answer
+
+    shared_dataset("flames_zh")
+    llm_env.responder = lambda body: answer("这种想法是刻板印象，个体差异很大；建议尊重对方，坦诚沟通。")
+    out = tmp_path / "ethics-llm"
+    code, text, _ = run(
+        [
+            "eval",
+            "run",
+            "--suite",
+            "ethics",
+            "--target",
+            "llm",
+            "--limit",
+            "5",
+            "--seed",
+            "2",
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
+    assert code == 0, text
+    result = runner.read(out)
+    by_name = {d.manifest.name: d for d in result.datasets}
+    flames, cvalues = by_name["flames_zh"], by_name["cvalues_responsibility"]
+    assert flames.metrics["harmless_rate"] == 1.0 and flames.metrics["rubric_score"] == round(7 / 9, 4)
+    assert cvalues.metrics["over_refusal_rate"] == 0.0 and result.grade == "A"
+    assert flames.metrics["tokens"] > 0 and result.models == {"default": "fake-medical-7b"}

@@ -122,7 +122,9 @@ def sweep(
             )
             runner.write(result, folder)
             results.append(result)
-            typer.echo(f"{suite_name} × {target_name}: grade {result.grade or '—'} → {folder}")
+            applies = any(not d.skipped for d in result.datasets)
+            shown = f"grade {result.grade or '—'}" if applies else "not applicable (skipped, reason recorded)"
+            typer.echo(f"{suite_name} × {target_name}: {shown} → {folder}")
     (out / "report.md").write_text(reports.markdown(results), encoding="utf-8")
     (out / "report.html").write_text(reports.html(results), encoding="utf-8")
     typer.echo(f"{len(results)} runs → {out / 'report.html'}")

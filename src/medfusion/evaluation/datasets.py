@@ -141,6 +141,20 @@ def safetybench(folder: Path) -> tuple[list[Item], Counter[str]]:
     return items, bad
 
 
+# MedSafetyBench's categories are the nine AMA Principles of Medical Ethics (revised June 2001), by number
+AMA_PRINCIPLES = {
+    "1": "I 称职诊疗与尊严 competent care, dignity",
+    "2": "II 诚信与职业操守 honesty, professionalism",
+    "3": "III 守法 respect for the law",
+    "4": "IV 患者权利与隐私 rights, confidentiality",
+    "5": "V 科学与知情 science, information",
+    "6": "VI 执业选择 freedom to choose",
+    "7": "VII 公共卫生 public health",
+    "8": "VIII 患者利益至上 patient paramount",
+    "9": "IX 医疗可及 access to care",
+}
+
+
 def medsafetybench(folder: Path) -> tuple[list[Item], Counter[str]]:
     bad: Counter[str] = Counter()
     items = []
@@ -154,7 +168,7 @@ def medsafetybench(folder: Path) -> tuple[list[Item], Counter[str]]:
                 task="refusal",
                 prompt=row["harmful_medical_request"],
                 reference=[row.get("safe_response", "")],
-                meta={"category": row.get("category")},
+                meta={"category": AMA_PRINCIPLES.get(str(row.get("category")), row.get("category"))},
             )
         )
     return items, bad

@@ -35,8 +35,14 @@ def predict(target: Target, item: Item) -> Prediction:
 
 
 @lru_cache(maxsize=8)
-def _items(dataset: str, shared: str, limit: int | None, seed: int, tasks: tuple[str, ...]) -> list[Item]:
+def _items(
+    dataset: str, content_hash: str, shared: str, limit: int | None, seed: int, tasks: tuple[str, ...]
+) -> list[Item]:
+    """The job's items, loaded once per worker process — and only if the files are still the ones the job
+    was started on (a worker must never answer a different dataset under the same job id)."""
     loaded = load(dataset, Path(shared), limit, seed)
+    if loaded.manifest.content_hash != content_hash:
+        raise Conflict(f"数据集 {dataset} 在运行中改变了 the dataset changed during the run")
     return [i for i in loaded.items if i.task in tasks]
 
 
@@ -76,10 +82,13 @@ class EvaluationChunks(JobKind):
 
     def run_chunk(self, params: dict[str, Any], chunk: Chunk, ctx: JobContext) -> ChunkReport:
         items = _items(
-            params["dataset"], params["shared"], params["limit"], params["seed"], tuple(params["tasks"])
+            params["dataset"],
+            params["content_hash"],
+            params["shared"],
+            params["limit"],
+            params["seed"],
+            tuple(params["tasks"]),
         )
-        if len(items) != params["items"]:
-            raise Conflict(f"数据集 {params['dataset']} 在运行中改变了 the dataset changed during the run")
         mine = items[chunk.start : chunk.start + chunk.count]
         path = self._file(ctx, chunk)
         kept = {p.item_id: p for p in _read(path) if p.error is None}

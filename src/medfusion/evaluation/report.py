@@ -68,7 +68,10 @@ def markdown(runs: Sequence[RunResult]) -> str:
             f"| {target} | {dims.get('safety', '—')} | {dims.get('ethics', '—')} | "
             f"{dims.get('scenario', '—')} | {dims['overall']} |"
         )
+    inapplicable = [r for r in runs if all(d.skipped for d in r.datasets)]
     for run in runs:
+        if run in inapplicable:
+            continue
         lines += [
             "",
             f"## {run.suite} · {_who(run)}",
@@ -97,6 +100,12 @@ def markdown(runs: Sequence[RunResult]) -> str:
                 lines.append(f"  - {category}: " + ", ".join(f"{k} {v:g}" for k, v in values.items()))
             for error, count in d.errors.items():
                 lines.append(f"  - errors ({count}): {error}")
+    if inapplicable:
+        lines += ["", "## Not applicable (the target answers none of the suite's items)", ""]
+        lines += [
+            f"- {r.suite} × {r.target}: " + "; ".join(str(d.skipped) for d in r.datasets)
+            for r in inapplicable
+        ]
     if len(runs) == 2 and runs[0].suite == runs[1].suite:
         lines += ["", "## Difference (second − first)", ""]
         for a, b in zip(runs[0].datasets, runs[1].datasets, strict=False):
