@@ -241,7 +241,14 @@ def bench_mdt() -> dict[str, Any]:
     return mdt_eval.run()
 
 
+def bench_eval_runs() -> dict[str, Any]:
+    from benchmarks import eval_runs
+
+    return eval_runs.run()
+
+
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
+    "eval_runs": bench_eval_runs,
     "graph": bench_graph,
     "grounding": bench_grounding,
     "llm_client": bench_llm_client,

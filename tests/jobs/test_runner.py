@@ -105,3 +105,48 @@ def test_population_bytes_do_not_depend_on_executor_or_workers(
     )
     assert other.read_bytes() == reference.read_bytes()
     assert result.chunks == 5 and not list((tmp_path / "jobs" / result.job_id / "chunks").iterdir())
+
+
+class MathThreads(JobKind):
+    """Writes, per chunk, the math-library thread count its worker process was started with."""
+
+    name = "test-math-threads"
+    tuning = frozenset({"note"})
+
+    def chunks(self, params: dict[str, Any]) -> list[Chunk]:
+        return even_chunks(2, 1)
+
+    def run_chunk(self, params: dict[str, Any], chunk: Chunk, ctx: JobContext) -> ChunkReport:
+        import os
+
+        seen = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+        (ctx.job_dir / "chunks" / f"{chunk.index}.json").write_text(json.dumps(seen))
+        return ChunkReport(index=chunk.index, items=1)
+
+    def is_done(self, params: dict[str, Any], chunk: Chunk, ctx: JobContext) -> bool:
+        return (ctx.job_dir / "chunks" / f"{chunk.index}.json").exists()
+
+
+def test_local_workers_share_the_cores_and_tuning_is_not_the_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each spawned worker gets cpus / workers math threads (not every core each: they spin and starve one
+    another); the parent's own environment is left as it was. A tuning parameter is not part of the id."""
+    import os
+
+    from medfusion.jobs.executors import worker_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    first = run_job(
+        MathThreads(), {"note": 1}, data_dir=tmp_path, database_url="sqlite://", executor="local", workers=2
+    )
+    share = worker_threads(2)["OMP_NUM_THREADS"]
+    for index in (0, 1):
+        seen = json.loads((tmp_path / "jobs" / first.job_id / "chunks" / f"{index}.json").read_text())
+        assert seen == {"OMP_NUM_THREADS": share, "OPENBLAS_NUM_THREADS": share}
+    assert os.environ["OMP_NUM_THREADS"] == "7" and "OPENBLAS_NUM_THREADS" not in os.environ
+    again = run_job(
+        MathThreads(), {"note": 2}, data_dir=tmp_path, database_url="sqlite://", executor="inline"
+    )
+    assert again.job_id == first.job_id and again.chunks_resumed == 2
