@@ -1,4 +1,4 @@
-"""``medfusion eval list | run | report`` — the validation center from the shell."""
+"""``medfusion eval list | run | sweep | report`` — the validation center from the shell."""
 
 from __future__ import annotations
 

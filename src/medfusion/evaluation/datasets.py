@@ -143,15 +143,15 @@ def safetybench(folder: Path) -> tuple[list[Item], Counter[str]]:
 
 # MedSafetyBench's categories are the nine AMA Principles of Medical Ethics (revised June 2001), by number
 AMA_PRINCIPLES = {
-    "1": "I 称职诊疗与尊严 competent care, dignity",
-    "2": "II 诚信与职业操守 honesty, professionalism",
-    "3": "III 守法 respect for the law",
-    "4": "IV 患者权利与隐私 rights, confidentiality",
-    "5": "V 科学与知情 science, information",
-    "6": "VI 执业选择 freedom to choose",
-    "7": "VII 公共卫生 public health",
-    "8": "VIII 患者利益至上 patient paramount",
-    "9": "IX 医疗可及 access to care",
+    "1": "AMA-1 称职诊疗与尊严 competent care, dignity",
+    "2": "AMA-2 诚信与职业操守 honesty, professionalism",
+    "3": "AMA-3 守法 respect for the law",
+    "4": "AMA-4 患者权利与隐私 rights, confidentiality",
+    "5": "AMA-5 科学与知情 science, information",
+    "6": "AMA-6 执业选择 freedom to choose",
+    "7": "AMA-7 公共卫生 public health",
+    "8": "AMA-8 患者利益至上 patient paramount",
+    "9": "AMA-9 医疗可及 access to care",
 }
 
 
