@@ -232,6 +232,20 @@ def test_api_starts_a_run_and_serves_its_report(client: Any, auth: Any) -> None:
     listing = client.get("/evaluations")
     assert listing.status_code == 200 and f"/evaluations/{run_id}" in listing.text and "deid" in listing.text
     assert "验证中心报告" in client.get(f"/evaluations/{run_id}").text
+    # and started from the page: landed suites only in its form; the run appears in the list
+    assert 'value="deid"' in listing.text and 'value="qc"' not in listing.text
+    started = client.post(
+        "/evaluations",
+        data={"suite": "deid", "target": "deid", "limit": "2", "seed": "1"},
+        follow_redirects=False,
+    )
+    assert started.status_code == 303 and len(client.get("/api/eval/runs", headers=manager).json()) == 2
+    wrong = client.post("/evaluations", data={"suite": "qc", "target": "deid"}, follow_redirects=False)
+    assert wrong.status_code == 422 and "suite_not_runnable" in wrong.text
+    for _ in range(2400):  # let the page's run finish before the test's data folder goes
+        if all(r["state"] != "running" for r in client.get("/api/eval/runs", headers=manager).json()):
+            break
+        clock.sleep(0.05)
 
 
 def test_entity_level_precision_recall_f1() -> None:

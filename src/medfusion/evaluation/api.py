@@ -100,8 +100,8 @@ def _work(folder: Path, request: EvalRunRequest, run_id: str) -> None:
         )
 
 
-@router.post("/runs", response_model=EvalRunStatus, status_code=202, summary="启动一次评测（后台运行）")
-def start(db: DB, principal: CurrentPrincipal, request: EvalRunRequest) -> EvalRunStatus:
+def start_run(db: Database, principal: Principal, request: EvalRunRequest) -> EvalRunStatus:
+    """Check and start a run in the background (the API and the web page both start runs here)."""
     require(db, principal, Permission.evaluation_run, "eval.start", "评测需要 evaluation:run 权限")
     suite = SUITES.get(request.suite)
     if suite is None or not suite.landed:
@@ -117,6 +117,11 @@ def start(db: DB, principal: CurrentPrincipal, request: EvalRunRequest) -> EvalR
     threading.Thread(target=_work, args=(folder, request, run_id), daemon=True).start()
     _audit(db, principal, "eval.start", run_id)
     return _status(folder)
+
+
+@router.post("/runs", response_model=EvalRunStatus, status_code=202, summary="启动一次评测（后台运行）")
+def start(db: DB, principal: CurrentPrincipal, request: EvalRunRequest) -> EvalRunStatus:
+    return start_run(db, principal, request)
 
 
 def evaluation_runs() -> list[EvalRunStatus]:

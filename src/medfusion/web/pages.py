@@ -24,7 +24,9 @@ from medfusion.errors import (
     MedFusionError,
     PermissionDenied,
 )
-from medfusion.evaluation.api import evaluation_report_html, evaluation_runs
+from medfusion.evaluation.api import EvalRunRequest, evaluation_report_html, evaluation_runs, start_run
+from medfusion.evaluation.registry import TARGETS
+from medfusion.evaluation.suites import SUITES
 from medfusion.feedback.service import Action, FeedbackRequest, FeedbackService
 from medfusion.record.clinical_time import SHANGHAI
 from medfusion.record.models import SEX_LABELS, EncounterClass, ObservationCategory, PatientChart
@@ -328,7 +330,31 @@ def evaluations_page(request: Request) -> Response:
         require(db, principal, Permission.evaluation_run, "eval.list", "评测需要 evaluation:run 权限")
     except PermissionDenied as error:
         return _error(request, principal, error)
-    return _render(request, "evaluations.html", principal, runs=evaluation_runs())
+    landed = [name for name, suite in SUITES.items() if suite.landed]
+    return _render(
+        request, "evaluations.html", principal, runs=evaluation_runs(), suites=landed, targets=TARGETS
+    )
+
+
+@router.post("/evaluations")
+def start_evaluation(
+    request: Request,
+    suite: Annotated[str, Form(max_length=40)],
+    target: Annotated[str, Form(max_length=40)],
+    limit: Annotated[int, Form(ge=1, le=100_000)] = 100,
+    seed: Annotated[int, Form(ge=0, le=2**31)] = 0,
+) -> Response:
+    """Start a run from the page; it goes on in the background and appears in the list as 运行中."""
+    principal = _principal(request)
+    if principal is None:
+        return _to_login(request)
+    try:
+        start_run(
+            get_db(request), principal, EvalRunRequest(suite=suite, target=target, limit=limit, seed=seed)
+        )
+    except MedFusionError as error:
+        return _error(request, principal, error)
+    return RedirectResponse("/evaluations", status_code=303)
 
 
 @router.get("/evaluations/{run_id}", response_class=HTMLResponse)
