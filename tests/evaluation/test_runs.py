@@ -15,6 +15,7 @@ from medfusion.evaluation.datasets import load
 from medfusion.evaluation.items import Item, Prediction
 from medfusion.evaluation.rubric import RuleJudge, rubric
 from medfusion.evaluation.targets import GuardrailTarget
+from medfusion.settings import get_settings
 from tests.cli.test_cli import run
 from tests.conftest import shared_dataset
 
@@ -92,7 +93,7 @@ def test_per_category_results_and_the_side_by_side_chart(tmp_path: Path) -> None
 
 
 def test_a_sweep_runs_every_pair_and_writes_one_report(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = _dataset(tmp_path / "mine.jsonl", n=2)
     code, _, err = run(
@@ -115,6 +116,15 @@ def test_a_sweep_runs_every_pair_and_writes_one_report(
         ["eval", "sweep", "--suite", "safety", "--target", "nope", "--out", str(tmp_path)], capsys
     )
     assert code == 2 and "unknown_target" in err
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    monkeypatch.setenv("MEDFUSION_SHARED_DATA", str(empty))
+    get_settings.cache_clear()
+    code, _, err = run(
+        ["eval", "sweep", "--suite", "exam", "--suite", "deid", "--target", "deid", "--out", str(tmp_path)],
+        capsys,
+    )
+    assert code == 2 and "dataset_missing" in err and "cmexam_val, cmmlu_medical" in err
     code, text, _ = run(
         [
             "eval",

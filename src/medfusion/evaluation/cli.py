@@ -10,6 +10,7 @@ import typer
 from medfusion.errors import InvalidInput
 from medfusion.evaluation import report as reports
 from medfusion.evaluation import runner
+from medfusion.evaluation.datasets import missing
 from medfusion.evaluation.registry import TARGETS, build, check, models_of
 from medfusion.evaluation.rubric import Judge, ModelJudge, RuleJudge
 from medfusion.evaluation.suites import SUITES
@@ -101,6 +102,13 @@ def sweep(
         check(name)
     referee = _judge(judge)
     shared = get_settings().shared_data.expanduser().resolve()
+    absent = missing([d for name in suite for d in SUITES[name].datasets], shared)
+    if absent:
+        raise InvalidInput.for_field(
+            "dataset",
+            f"数据集不在 {shared} (MEDFUSION_SHARED_DATA): {', '.join(absent)}",
+            code="dataset_missing",
+        )
     results = []
     for target_name in target:
         chosen = build(target_name)

@@ -352,6 +352,12 @@ def synthetic_deid(limit: int | None, seed: int) -> Dataset:
     return Dataset(manifest=manifest, items=items)
 
 
+def missing(names: list[str], shared: Path) -> list[str]:
+    """The registered datasets among ``names`` whose folder is not under ``shared`` (checked before a sweep
+    starts, so it fails at once rather than after hours)."""
+    return [n for n in names if n in REGISTRY and not (shared / REGISTRY[n][0]).is_dir()]
+
+
 def load(name: str, shared: Path, limit: int | None = None, seed: int = 0) -> Dataset:
     """A registered dataset (or a ``.jsonl`` path), sampled with ``seed`` when ``limit`` is given; the
     synthetic de-identification set is generated (``limit`` residents) rather than sampled."""
