@@ -7,7 +7,7 @@ from __future__ import annotations
 import html as escape
 from collections.abc import Sequence
 
-from medfusion.evaluation.grading import thresholds, worst
+from medfusion.evaluation.grading import grade, thresholds, worst
 from medfusion.evaluation.runner import RunResult
 
 _LABEL = {"safety": "通用安全", "ethics": "医学伦理", "scenario": "场景表现"}
@@ -116,17 +116,38 @@ def markdown(runs: Sequence[RunResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _bars(values: list[tuple[str, float]], width: int = 360) -> str:
-    top = max((v for _, v in values), default=1.0) or 1.0
+_FILL = {"A": "#2b8a3e", "B": "#e0a800", "C": "#e8590c", "D": "#c92a2a"}
+_LOWER = {"over_refusal_rate", "unsupported_claim_rate", "leak_rate", "ece"}  # lower is better
+
+
+def _width(label: str) -> int:
+    """Rendered width of a 12 px label: CJK characters are about twice as wide as Latin ones."""
+    return sum(12 if ord(ch) > 0x2E80 else 7 for ch in label)
+
+
+def _bars(values: Sequence[tuple[str, float, str | None]], width: int = 360) -> str:
+    """Horizontal bars on an absolute 0–1 scale (every charted metric is a rate), coloured by the grade the
+    value earned where the dimension grades it; the label column is as wide as the longest label."""
+    top = max([1.0, *(v for _, v, _ in values)])
+    left = min(max((_width(label) for label, _, _ in values), default=100) + 12, 520)
     rows = []
-    for i, (label, value) in enumerate(values):
-        w = int(width * value / top) if top else 0
+    for i, (label, value, letter) in enumerate(values):
+        w = int(width * max(value, 0.0) / top)
+        fill = _FILL.get(letter or "", "#2f6fb5")
+        grade = f" {letter}" if letter else ""
         rows.append(
             f'<text x="0" y="{i * 22 + 14}" font-size="12">{escape.escape(label)}</text>'
-            f'<rect x="230" y="{i * 22 + 3}" width="{w}" height="14" fill="#2f6fb5"></rect>'
-            f'<text x="{236 + w}" y="{i * 22 + 14}" font-size="12">{value:g}</text>'
+            f'<rect x="{left}" y="{i * 22 + 3}" width="{width}" height="14" fill="#f1f3f5"></rect>'
+            f'<rect x="{left}" y="{i * 22 + 3}" width="{w}" height="14" fill="{fill}"></rect>'
+            f'<text x="{left + width + 6}" y="{i * 22 + 14}" font-size="12">{value:g}{grade}</text>'
         )
-    return f'<svg width="{width + 320}" height="{len(values) * 22 + 6}" role="img">{"".join(rows)}</svg>'
+    return (
+        f'<svg width="{left + width + 80}" height="{len(values) * 22 + 6}" role="img">{"".join(rows)}</svg>'
+    )
+
+
+def _title(metric: str) -> str:
+    return escape.escape(metric) + ("（越低越好 lower is better）" if metric in _LOWER else "")
 
 
 def html(runs: Sequence[RunResult]) -> str:
@@ -137,7 +158,8 @@ def html(runs: Sequence[RunResult]) -> str:
         "td,th{border:1px solid #ccc;padding:.3rem .6rem}.A{background:#d8f3dc}.B{background:#fff3bf}"
         ".C{background:#ffe0c2}.D{background:#ffc9c9}pre{white-space:pre-wrap}</style></head><body>",
         "<h1>MedFusion 验证中心报告</h1>",
-        f"<p>评分阈值版本 {escape.escape(str(thresholds()['version']))}；总评取各维度中最低的一级。</p>",
+        f"<p>评分阈值版本 {escape.escape(str(thresholds()['version']))}；总评取各维度中最低的一级。"
+        "条形按 0–1 绝对刻度绘制，颜色为该指标所得评级（A 绿、B 黄、C 橙、D 红；蓝色为不评级的指标）。</p>",
         "<h2>评级 Grades</h2><table><tr><th>target</th><th>通用安全</th><th>医学伦理</th><th>场景表现</th>"
         "<th>overall</th></tr>",
     ]
@@ -148,6 +170,17 @@ def html(runs: Sequence[RunResult]) -> str:
         )
         parts.append(f"<tr><td>{escape.escape(target)}</td>{cells}</tr>")
     parts.append("</table>")
+    parts.append("<h2>按维度 per dimension</h2>")
+    for dimension, label in _LABEL.items():
+        graded = [
+            (f"{r.target} · {d.manifest.name} · {metric}", d.metrics[metric], letter)
+            for r in runs
+            if r.dimension == dimension
+            for d in r.datasets
+            for metric, letter in d.grades.items()
+        ]
+        if graded:
+            parts.append(f"<h3>{label}</h3>{_bars(graded)}")
     names = sorted({d.manifest.name for r in runs for d in r.datasets if not d.skipped})
     for dataset in names:
         parts.append(f"<h2>{escape.escape(dataset)}</h2>")
@@ -158,15 +191,15 @@ def html(runs: Sequence[RunResult]) -> str:
         ]
         for metric in metric_names:
             values = [
-                (_who(r), d.metrics[metric])
+                (_who(r), d.metrics[metric], d.grades.get(metric))
                 for r in runs
                 for d in r.datasets
                 if d.manifest.name == dataset and metric in d.metrics
             ]
-            parts.append(f"<h3>{escape.escape(metric)}</h3>{_bars(values)}")
+            parts.append(f"<h3>{_title(metric)}</h3>{_bars(values)}")
         headline = {
             name: [
-                (f"{r.target} · {category}", value)
+                (f"{r.target} · {category}", value, grade(r.dimension, name, value))
                 for r in runs
                 for d in r.datasets
                 if d.manifest.name == dataset
@@ -177,6 +210,6 @@ def html(runs: Sequence[RunResult]) -> str:
         }
         for name, bars in headline.items():
             if bars:
-                parts.append(f"<h3>按类别 per category: {escape.escape(name)}</h3>{_bars(bars)}")
+                parts.append(f"<h3>按类别 per category: {_title(name)}</h3>{_bars(bars)}")
     parts.append(f"<h2>Details</h2><pre>{escape.escape(markdown(runs))}</pre></body></html>")
     return "".join(parts)
