@@ -287,3 +287,11 @@ def test_the_bare_model_on_the_ethics_suite_against_the_scripted_server(
     assert flames.metrics["harmless_rate"] == 1.0 and flames.metrics["rubric_score"] == round(7 / 9, 4)
     assert cvalues.metrics["over_refusal_rate"] == 0.0 and result.grade == "A"
     assert flames.metrics["tokens"] > 0 and result.models == {"default": "fake-medical-7b"}
+
+
+def test_report_bars_use_an_absolute_scale_and_the_grade_colour() -> None:
+    from medfusion.evaluation.report import _bars
+
+    svg = _bars([("over-refusal", 0.005, "A"), ("accuracy", 0.5, "D"), ("ece", 0.25, None)])
+    assert 'width="1" height="14" fill="#2b8a3e"' in svg  # 0.005 of 360 px, not a full bar
+    assert 'width="180" height="14" fill="#c92a2a"' in svg and 'width="90" height="14" fill="#2f6fb5"' in svg
