@@ -70,6 +70,12 @@ def test_a_crashed_run_resumes_at_its_chunk_and_a_repeated_run_is_cached(tmp_pat
     assert [json.loads(line)["item_id"] for line in lines][:3] == ["h0", "h1", "h2"]  # in item order
 
 
+def test_progress_is_heard_after_every_chunk(tmp_path: Path) -> None:
+    heard: list[tuple[str, int, int]] = []
+    _run(Counting(), _dataset(tmp_path / "mine.jsonl"), tmp_path / "a", progress=lambda *p: heard.append(p))
+    assert heard[0] == ("mine", 0, 8) and heard[-1] == ("mine", 8, 8) and len(heard) == 5  # 4 chunks of 2
+
+
 def test_items_that_failed_are_asked_again_and_nothing_else(tmp_path: Path) -> None:
     data = _dataset(tmp_path / "mine.jsonl")
     first = _run(Counting(fail_on="h3"), data, tmp_path / "a")

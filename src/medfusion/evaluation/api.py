@@ -21,6 +21,7 @@ from medfusion.errors import InvalidInput, MedFusionError, NotFound
 from medfusion.evaluation import runner
 from medfusion.evaluation.registry import build, check, models_of
 from medfusion.evaluation.suites import SUITES
+from medfusion.jobs.checkpoint import atomic_write_bytes
 from medfusion.settings import get_settings
 from medfusion.store import audit
 from medfusion.store.access import Permission
@@ -45,6 +46,7 @@ class EvalRunStatus(BaseModel):
     state: Literal["running", "done", "failed"]
     error: str | None = None
     grade: str | None = None
+    progress: dict[str, Any] | None = None  # while running: the dataset being answered, items done / total
     results: dict[str, Any] | None = None
 
 
@@ -68,36 +70,36 @@ def _status(folder: Path) -> EvalRunStatus:
 
 
 def _write_status(folder: Path, **meta: Any) -> None:
-    (folder / "status.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    # replaced whole (write and rename): a reader polling the run never sees half a file
+    atomic_write_bytes(folder / "status.json", json.dumps(meta, ensure_ascii=False).encode("utf-8"))
 
 
 def _work(folder: Path, request: EvalRunRequest, run_id: str) -> None:
+    def state(name: str, **extra: Any) -> None:
+        _write_status(folder, id=run_id, suite=request.suite, target=request.target, state=name, **extra)
+
+    def progress(dataset: str, done: int, total: int) -> None:
+        state("running", progress={"dataset": dataset, "done": done, "total": total})
+
     try:
         target = build(request.target)
         shared = get_settings().shared_data.expanduser().resolve()
         result = runner.run_suite(
-            request.suite, target, shared, folder, models_of(target), request.limit, request.seed
+            request.suite,
+            target,
+            shared,
+            folder,
+            models_of(target),
+            request.limit,
+            request.seed,
+            progress=progress,
         )
         runner.write(result, folder)
-        _write_status(folder, id=run_id, suite=request.suite, target=request.target, state="done")
+        state("done")
     except MedFusionError as error:
-        _write_status(
-            folder,
-            id=run_id,
-            suite=request.suite,
-            target=request.target,
-            state="failed",
-            error=f"{error.code}: {error.message}",
-        )
+        state("failed", error=f"{error.code}: {error.message}")
     except Exception as error:  # recorded for the reader; the server keeps serving
-        _write_status(
-            folder,
-            id=run_id,
-            suite=request.suite,
-            target=request.target,
-            state="failed",
-            error=type(error).__name__,
-        )
+        state("failed", error=type(error).__name__)
 
 
 def start_run(db: Database, principal: Principal, request: EvalRunRequest) -> EvalRunStatus:

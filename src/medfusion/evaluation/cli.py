@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from medfusion.cli.progress import job_progress
 from medfusion.errors import InvalidInput
 from medfusion.evaluation import report as reports
 from medfusion.evaluation import runner
@@ -28,6 +30,11 @@ def _judge(name: str) -> Judge:
     if name == "model" and not general.available:
         raise InvalidInput.for_field("--judge", "未配置通用大模型 no model configured", code="no_model")
     return ModelJudge(general) if name == "model" else RuleJudge()
+
+
+def _bar(update: Callable[[int, int], None] | None) -> runner.Progress | None:
+    """The progress bar follows the dataset being answered."""
+    return None if update is None else (lambda dataset, done, total: update(done, total))
 
 
 @app.command("list")
@@ -54,25 +61,28 @@ def run(
     judge: Annotated[str, typer.Option(help="rules | model（评分规则的评审者）")] = "rules",
     executor: Annotated[ExecutorName, typer.Option(help="inline | local | ray")] = ExecutorName.inline,
     fresh: Annotated[bool, typer.Option("--fresh", help="不用先前运行的结果（缓存）")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="不显示进度条")] = False,
 ) -> None:
     """运行评测 Run a suite against a target; exit 0 whenever the run completes, whatever the scores."""
     referee = _judge(judge)
     chosen = build(target)
     shared = get_settings().shared_data.expanduser().resolve()
-    result = runner.run_suite(
-        suite,
-        chosen,
-        shared,
-        out,
-        models_of(chosen),
-        limit,
-        seed,
-        workers,
-        dataset,
-        referee,
-        executor=executor.value,
-        fresh=fresh,
-    )
+    with job_progress(f"{suite} × {target}", enabled=not quiet) as bar:
+        result = runner.run_suite(
+            suite,
+            chosen,
+            shared,
+            out,
+            models_of(chosen),
+            limit,
+            seed,
+            workers,
+            dataset,
+            referee,
+            executor=executor.value,
+            fresh=fresh,
+            progress=_bar(bar),
+        )
     written = runner.write(result, out)
     for d in result.datasets:
         shown = d.skipped or ", ".join(f"{k} {v}" for k, v in d.metrics.items() if k not in {"tokens"})
@@ -91,6 +101,7 @@ def sweep(
     judge: Annotated[str, typer.Option(help="rules | model")] = "rules",
     executor: Annotated[ExecutorName, typer.Option(help="inline | local | ray")] = ExecutorName.inline,
     fresh: Annotated[bool, typer.Option("--fresh", help="不用先前运行的结果（缓存）")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="不显示进度条")] = False,
 ) -> None:
     """批量评测 Every suite × every target (Ray for large sweeps), then one side-by-side report.
 
@@ -114,20 +125,22 @@ def sweep(
         chosen = build(target_name)
         for suite_name in suite:
             folder = out / f"{suite_name}--{target_name}"
-            result = runner.run_suite(
-                suite_name,
-                chosen,
-                shared,
-                folder,
-                models_of(chosen),
-                limit,
-                seed,
-                workers,
-                None,
-                referee,
-                executor=executor.value,
-                fresh=fresh,
-            )
+            with job_progress(f"{suite_name} × {target_name}", enabled=not quiet) as bar:
+                result = runner.run_suite(
+                    suite_name,
+                    chosen,
+                    shared,
+                    folder,
+                    models_of(chosen),
+                    limit,
+                    seed,
+                    workers,
+                    None,
+                    referee,
+                    executor=executor.value,
+                    fresh=fresh,
+                    progress=_bar(bar),
+                )
             runner.write(result, folder)
             results.append(result)
             applies = any(not d.skipped for d in result.datasets)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,15 @@ def code_version() -> str:
     return f"{__version__}+{commit}" if commit else __version__
 
 
+Progress = Callable[[str, int, int], None]  # (dataset, items done, items in the dataset)
+
+
+def _reporting(progress: Progress | None, dataset: str) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    return lambda done, total: progress(dataset, done, total)
+
+
 def runnable(name: str) -> Suite:
     """The suite ``name``, or the typed reason it cannot run (unknown; its module has not landed)."""
     suite = SUITES.get(name)
@@ -93,11 +103,13 @@ def run_suite(
     executor: str = "inline",
     fresh: bool = False,
     chunk_size: int = CHUNK,
+    progress: Progress | None = None,
 ) -> RunResult:
     """``datasets`` replaces the suite's own (a user's JSONL file graded on the suite's dimension);
     ``judge`` scores responses against rubrics (rules unless a model judge is given). Items are answered
     as a job (:mod:`medfusion.evaluation.jobs`) on ``executor`` — ``inline`` with ``workers`` threads, or
-    ``local`` / ``ray`` with ``workers`` processes; ``fresh`` ignores the results of earlier runs."""
+    ``local`` / ``ray`` with ``workers`` processes; ``fresh`` ignores the results of earlier runs;
+    ``progress(dataset, done, total)`` hears after every chunk."""
     judge = judge or RuleJudge()
     suite = runnable(suite_name)
     out.mkdir(parents=True, exist_ok=True)
@@ -152,6 +164,7 @@ def run_suite(
                 executor=executor,
                 workers=workers,
                 job_id=job_id,
+                progress=_reporting(progress, dataset.manifest.name),
             )
             jobs.append(job_id)
             predictions = kind.answered(job_dir, chunks)
