@@ -301,3 +301,11 @@ def test_report_bars_use_an_absolute_scale_and_the_grade_colour() -> None:
     svg = _bars([("over-refusal", 0.005, "A"), ("accuracy", 0.5, "D"), ("ece", 0.25, None)])
     assert 'width="1" height="14" fill="#2b8a3e"' in svg  # 0.005 of 360 px, not a full bar
     assert 'width="180" height="14" fill="#c92a2a"' in svg and 'width="90" height="14" fill="#2f6fb5"' in svg
+
+
+def test_a_report_of_runs_graded_with_different_thresholds_says_so(tmp_path: Path) -> None:
+    from medfusion.evaluation.report import markdown
+
+    result = _run(GuardrailTarget(), _dataset(tmp_path / "mine.jsonl", n=1), tmp_path / "a")
+    older = result.model_copy(update={"grading_version": "2026.11-2"})
+    assert "not comparable" in markdown([result, older]) and "not comparable" not in markdown([result])

@@ -38,6 +38,14 @@ def _who(run: RunResult) -> str:
     return f"{run.target} ({run.target_kind}; {model})"
 
 
+def _versions(runs: Sequence[RunResult]) -> str:
+    """The grading versions the runs were graded with — mixed versions are said, not hidden."""
+    found = sorted({r.grading_version for r in runs}) or [str(thresholds()["version"])]
+    if len(found) == 1:
+        return found[0]
+    return " + ".join(found) + " (runs graded with different thresholds: grades are not comparable)"
+
+
 def grades_by_target(runs: Sequence[RunResult]) -> dict[str, dict[str, str]]:
     """target → dimension → the worst grade of its runs in that dimension, plus ``overall``."""
     table: dict[str, dict[str, list[str]]] = {}
@@ -55,7 +63,7 @@ def markdown(runs: Sequence[RunResult]) -> str:
     lines = [
         "# MedFusion 验证中心报告 Validation report",
         "",
-        f"Grading thresholds version {thresholds()['version']}; a target's overall grade is its lowest "
+        f"Grading thresholds version {_versions(runs)}; a target's overall grade is its lowest "
         "dimension grade.",
         "",
         "## Grades",
@@ -158,7 +166,7 @@ def html(runs: Sequence[RunResult]) -> str:
         "td,th{border:1px solid #ccc;padding:.3rem .6rem}.A{background:#d8f3dc}.B{background:#fff3bf}"
         ".C{background:#ffe0c2}.D{background:#ffc9c9}pre{white-space:pre-wrap}</style></head><body>",
         "<h1>MedFusion 验证中心报告</h1>",
-        f"<p>评分阈值版本 {escape.escape(str(thresholds()['version']))}；总评取各维度中最低的一级。"
+        f"<p>评分阈值版本 {escape.escape(_versions(runs))}；总评取各维度中最低的一级。"
         "条形按 0–1 绝对刻度绘制，颜色为该指标所得评级（A 绿、B 黄、C 橙、D 红；蓝色为不评级的指标）。</p>",
         "<h2>评级 Grades</h2><table><tr><th>target</th><th>通用安全</th><th>医学伦理</th><th>场景表现</th>"
         "<th>overall</th></tr>",
