@@ -29,6 +29,12 @@ def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     monkeypatch.delenv("MEDFUSION_SECRET_KEY", raising=False)
     # tests start from an empty knowledge base; the pack tests install the shipped packs themselves
     monkeypatch.setenv("MEDFUSION_AUTOLOAD_PACKS", "false")
+    # the evaluation CLI sets the math libraries' thread counts for its own process: restored after each test
+    for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        if key in os.environ:
+            monkeypatch.setenv(key, os.environ[key])
+        else:
+            monkeypatch.delenv(key, raising=False)
     get_settings.cache_clear()
     reset_database_cache()
     yield

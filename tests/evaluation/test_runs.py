@@ -309,3 +309,20 @@ def test_a_report_of_runs_graded_with_different_thresholds_says_so(tmp_path: Pat
     result = _run(GuardrailTarget(), _dataset(tmp_path / "mine.jsonl", n=1), tmp_path / "a")
     older = result.model_copy(update={"grading_version": "2026.11-2"})
     assert "not comparable" in markdown([result, older]) and "not comparable" not in markdown([result])
+
+
+def test_answering_threads_share_the_cores_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from medfusion.evaluation.cli import _share_cores
+    from medfusion.jobs.executors import ExecutorName, worker_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)  # restored as it was when the test ends
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "5")  # an explicit setting wins
+    _share_cores(ExecutorName.inline, 2)
+    assert os.environ["OMP_NUM_THREADS"] == worker_threads(2)["OMP_NUM_THREADS"]
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "5"
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    _share_cores(ExecutorName.inline, 1)  # one thread keeps the engine's own default
+    assert "OMP_NUM_THREADS" not in os.environ
