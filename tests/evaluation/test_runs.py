@@ -326,3 +326,10 @@ def test_answering_threads_share_the_cores_unless_told_otherwise(monkeypatch: py
     monkeypatch.delenv("OMP_NUM_THREADS")
     _share_cores(ExecutorName.inline, 1)  # one thread keeps the engine's own default
     assert "OMP_NUM_THREADS" not in os.environ
+
+
+def test_a_damaged_results_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "results.json").write_text('{"suite": 1', encoding="utf-8")
+    code, _, err = run(["eval", "report", str(tmp_path / "bad"), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "invalid_input" in err and "damaged" in err

@@ -24,7 +24,7 @@ from medfusion.evaluation.scoring import DatasetResult, score
 from medfusion.evaluation.suites import SUITES, Suite
 from medfusion.evaluation.targets import Target
 from medfusion.jobs import run_job
-from medfusion.jobs.checkpoint import job_id_for
+from medfusion.jobs.checkpoint import atomic_write_bytes, job_id_for
 from medfusion.settings import get_settings
 
 CHUNK = 25  # items per job chunk: the unit of resuming, caching and distribution
@@ -199,9 +199,10 @@ def run_suite(
 def write(result: RunResult, out: Path) -> dict[str, Any]:
     from medfusion.evaluation.report import html, markdown
 
-    (out / "results.json").write_text(result.model_dump_json(indent=1), encoding="utf-8")
-    (out / "report.md").write_text(markdown([result]), encoding="utf-8")
-    (out / "report.html").write_text(html([result]), encoding="utf-8")
+    # each file replaced whole: the API and the web page may be reading a run while it is written
+    atomic_write_bytes(out / "report.md", markdown([result]).encode("utf-8"))
+    atomic_write_bytes(out / "report.html", html([result]).encode("utf-8"))
+    atomic_write_bytes(out / "results.json", result.model_dump_json(indent=1).encode("utf-8"))
     return {"results": str(out / "results.json"), "report": str(out / "report.html")}
 
 
@@ -209,4 +210,10 @@ def read(folder: Path) -> RunResult:
     path = folder / "results.json"
     if not path.exists():
         raise InvalidInput.for_field(str(folder), "不是评测结果目录 no results.json here")
-    return RunResult.model_validate_json(path.read_text(encoding="utf-8"))
+    try:
+        return RunResult.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError as error:  # pydantic's ValidationError is a ValueError: damaged or not ours
+        raise InvalidInput.for_field(
+            str(folder),
+            f"评测结果无法读取 results.json is damaged or not a run: {str(error).splitlines()[0]}",
+        ) from None
