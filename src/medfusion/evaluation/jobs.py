@@ -23,7 +23,9 @@ from medfusion.jobs.checkpoint import atomic_write_bytes
 from medfusion.jobs.model import Chunk, ChunkReport, JobContext, JobKind, even_chunks
 
 # targets the caller already built, by name: an inline run answers with the very instance it was given (a
-# worker process or a Ray node has none and builds its own from the name)
+# worker process or a Ray node has none and builds its own from the name). Two runs of one target at once in
+# one process (the API) may answer with either's instance: both are built by the registry from the same
+# settings.
 LIVE: dict[str, Target] = {}
 
 
