@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from medfusion.evaluation.datasets import missing
 from medfusion.evaluation.registry import TARGETS, build, check, models_of
 from medfusion.evaluation.rubric import Judge, ModelJudge, RuleJudge
 from medfusion.evaluation.suites import SUITES
+from medfusion.evaluation.targets import Target
 from medfusion.jobs.executors import ExecutorName, worker_threads
 from medfusion.llm import get_general_model
 from medfusion.settings import get_settings
@@ -47,6 +49,44 @@ def _bar(update: Callable[[int, int], None] | None) -> runner.Progress | None:
     return None if update is None else (lambda dataset, done, total: update(done, total))
 
 
+@dataclass
+class _Runs:
+    """What ``run`` and ``sweep`` share: how to answer, judge and show one suite × target run."""
+
+    limit: int | None
+    seed: int
+    workers: int
+    referee: Judge
+    executor: ExecutorName
+    fresh: bool
+    quiet: bool
+    shared: Path = field(default_factory=lambda: get_settings().shared_data.expanduser().resolve())
+    targets: dict[str, Target] = field(default_factory=dict)  # built once per sweep
+
+    def run(self, suite: str, name: str, out: Path, datasets: list[str] | None = None) -> runner.RunResult:
+        if name not in self.targets:
+            self.targets[name] = build(name)
+        chosen = self.targets[name]
+        with job_progress(f"{suite} × {name}", enabled=not self.quiet) as bar:
+            result = runner.run_suite(
+                suite,
+                chosen,
+                self.shared,
+                out,
+                models_of(chosen),
+                self.limit,
+                self.seed,
+                self.workers,
+                datasets,
+                self.referee,
+                executor=self.executor.value,
+                fresh=self.fresh,
+                progress=_bar(bar),
+            )
+        runner.write(result, out)
+        return result
+
+
 @app.command("list")
 def list_all() -> None:
     """评测集与目标 Suites and targets."""
@@ -75,30 +115,15 @@ def run(
 ) -> None:
     """运行评测 Run a suite against a target; exit 0 whenever the run completes, whatever the scores."""
     _share_cores(executor, workers)
-    referee = _judge(judge)
-    chosen = build(target)
-    shared = get_settings().shared_data.expanduser().resolve()
-    with job_progress(f"{suite} × {target}", enabled=not quiet) as bar:
-        result = runner.run_suite(
-            suite,
-            chosen,
-            shared,
-            out,
-            models_of(chosen),
-            limit,
-            seed,
-            workers,
-            dataset,
-            referee,
-            executor=executor.value,
-            fresh=fresh,
-            progress=_bar(bar),
-        )
-    written = runner.write(result, out)
+    runs = _Runs(limit, seed, workers, _judge(judge), executor, fresh, quiet)
+    check(target)
+    result = runs.run(suite, target, out, dataset)
     for d in result.datasets:
         shown = d.skipped or ", ".join(f"{k} {v}" for k, v in d.metrics.items() if k not in {"tokens"})
         typer.echo(f"{d.manifest.name}: {shown}")
-    typer.echo(f"grade {result.grade or '—'} ({result.dimension}); {written['results']}; {written['report']}")
+    typer.echo(
+        f"grade {result.grade or '—'} ({result.dimension}); {out / 'results.json'}; {out / 'report.html'}"
+    )
 
 
 @app.command("sweep")
@@ -123,37 +148,19 @@ def sweep(
         runner.runnable(name)
     for name in target:
         check(name)
-    referee = _judge(judge)
-    shared = get_settings().shared_data.expanduser().resolve()
-    absent = missing([d for name in suite for d in SUITES[name].datasets], shared)
+    runs = _Runs(limit, seed, workers, _judge(judge), executor, fresh, quiet)
+    absent = missing([d for name in suite for d in SUITES[name].datasets], runs.shared)
     if absent:
         raise InvalidInput.for_field(
             "dataset",
-            f"数据集不在 {shared} (MEDFUSION_SHARED_DATA): {', '.join(absent)}",
+            f"数据集不在 {runs.shared} (MEDFUSION_SHARED_DATA): {', '.join(absent)}",
             code="dataset_missing",
         )
     results = []
     for target_name in target:
-        chosen = build(target_name)
         for suite_name in suite:
             folder = out / f"{suite_name}--{target_name}"
-            with job_progress(f"{suite_name} × {target_name}", enabled=not quiet) as bar:
-                result = runner.run_suite(
-                    suite_name,
-                    chosen,
-                    shared,
-                    folder,
-                    models_of(chosen),
-                    limit,
-                    seed,
-                    workers,
-                    None,
-                    referee,
-                    executor=executor.value,
-                    fresh=fresh,
-                    progress=_bar(bar),
-                )
-            runner.write(result, folder)
+            result = runs.run(suite_name, target_name, folder)
             results.append(result)
             applies = any(not d.skipped for d in result.datasets)
             shown = f"grade {result.grade or '—'}" if applies else "not applicable (skipped, reason recorded)"
