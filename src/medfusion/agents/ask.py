@@ -19,20 +19,17 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field
 
 from medfusion.agents.drafting import ModelSentence, guard
-from medfusion.agents.evidence import EvidenceBook
 from medfusion.agents.fusion import FusionService
 from medfusion.agents.guardrails import Finding
 from medfusion.agents.intent import IntentResult, recognise
 from medfusion.agents.memory import Memory, MemoryEntry
 from medfusion.agents.reasoning import Differential, Strategy, differential
 from medfusion.agents.runs import RunRecord, store_run
-from medfusion.agents.tools import ToolContext
 from medfusion.agents.trace import Trace
 from medfusion.contract import Confidence, OutputWarning, Path, Provenance, Status
 from medfusion.errors import InvalidInput
 from medfusion.knowledge.answers import SPECIALIST, Answerer, AnswerSentence, Evidence
 from medfusion.llm import GeneralModel, Unavailable, prompt
-from medfusion.store.patient_service import PatientService
 
 LOW_CONFIDENCE = 0.35
 _SEVERE = re.compile(r"^【(contraindicated|major|severe|high)】")
@@ -106,13 +103,7 @@ class AskService(FusionService):
                 ),
                 trace,
             )
-        ctx = ToolContext(
-            kb=self.kb,
-            graph=self.graph,
-            book=EvidenceBook(),
-            patients=PatientService(self.db, self.principal) if request.patient_id else None,
-            patient_id=request.patient_id,
-        )
+        ctx = self.tool_context(request.patient_id)
         context = ctx.patient_context()  # audited chart read when a patient is named
         context_text = context.text() if context else ""
         chart = ctx.chart()

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from medfusion.agents.evidence import EvidenceBook
 from medfusion.agents.guardrails import Guardrails
+from medfusion.agents.tools import ToolContext
 from medfusion.graph.store import GraphStore
 from medfusion.knowledge.base import KnowledgeBase
 from medfusion.llm import GeneralModel
 from medfusion.store.database import Database
-from medfusion.store.patient_service import Principal
+from medfusion.store.patient_service import PatientService, Principal
 
 
 class FusionService:
@@ -33,3 +35,14 @@ class FusionService:
     @cached_property
     def guardrails(self) -> Guardrails:
         return Guardrails(self.graph)
+
+    def tool_context(self, patient_id: str | None) -> ToolContext:
+        """A run's tools: a fresh evidence book, and the chart (read through the audited service) only
+        when the run names a patient."""
+        return ToolContext(
+            kb=self.kb,
+            graph=self.graph,
+            book=EvidenceBook(),
+            patients=PatientService(self.db, self.principal) if patient_id else None,
+            patient_id=patient_id,
+        )

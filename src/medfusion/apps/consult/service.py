@@ -18,7 +18,6 @@ import uuid
 from pydantic import BaseModel, Field
 
 from medfusion.agents.drafting import ModelSentence, guard
-from medfusion.agents.evidence import EvidenceBook
 from medfusion.agents.fusion import FusionService
 from medfusion.agents.guardrails import Finding
 from medfusion.agents.intent import recognise
@@ -34,7 +33,6 @@ from medfusion.graph.conflicts import ConflictChecker
 from medfusion.graph.model import Relation
 from medfusion.knowledge.answers import AnswerSentence, PatientContext
 from medfusion.llm import Unavailable, prompt
-from medfusion.store.patient_service import PatientService
 
 ENGINE = "specialist: knowledge-graph naive Bayes + guideline retrieval + conflict check"
 BRANCHES: dict[Level, int] = {"junior": 5, "attending": 4, "senior": 3}
@@ -63,13 +61,7 @@ class ConsultService(FusionService):
             raise InvalidInput.for_field(
                 "case", "这不是一个可以会诊的病例 not a clinical case", code="not_a_case"
             )
-        ctx = ToolContext(
-            kb=self.kb,
-            graph=self.graph,
-            book=EvidenceBook(),
-            patients=PatientService(self.db, self.principal) if request.patient_id else None,
-            patient_id=request.patient_id,
-        )
+        ctx = self.tool_context(request.patient_id)
         context = ctx.patient_context()
         context_text = context.text() if context else ""
         chart = ctx.chart()
