@@ -57,13 +57,29 @@ def store_run(db: Database, principal: Principal, record: RunRecord) -> None:
         )
 
 
-class StoredRun(BaseModel):
+class RunHeader(BaseModel):
+    """What every view of a stored run shows: which run, when, whose, which agent, patient and path."""
+
     run_id: str
     at: datetime
     username: str
     agent: str
     patient_id: str | None
     path: str
+
+    @classmethod
+    def fields_of(cls, row: AgentRunRow) -> dict[str, Any]:
+        return {
+            "run_id": row.id,
+            "at": row.at,
+            "username": row.username,
+            "agent": row.agent,
+            "patient_id": row.patient_id,
+            "path": row.path,
+        }
+
+
+class StoredRun(RunHeader):
     status: str  # needs_clinician_confirmation, refused, or what a clinician made of it
     result: dict[str, object]
     steps: list[dict[str, object]]
@@ -86,25 +102,14 @@ def stored_run(db: Database, principal: Principal, run_id: str) -> StoredRun:
                 detail={"run_id": run_id},
             )
         return StoredRun(
-            run_id=row.id,
-            at=row.at,
-            username=row.username,
-            agent=row.agent,
-            patient_id=row.patient_id,
-            path=row.path,
+            **RunHeader.fields_of(row),
             status=row.status,
             result=row.result,
             steps=row.steps,
         )
 
 
-class PendingRun(BaseModel):
-    run_id: str
-    at: datetime
-    username: str
-    agent: str
-    patient_id: str | None
-    path: str
+class PendingRun(RunHeader):
     question: str
     answer: str
 
@@ -133,12 +138,7 @@ def pending_runs(db: Database, principal: Principal, limit: int = 50) -> list[Pe
         )
         return [
             PendingRun(
-                run_id=r.id,
-                at=r.at,
-                username=r.username,
-                agent=r.agent,
-                patient_id=r.patient_id,
-                path=r.path,
+                **RunHeader.fields_of(r),
                 question=r.question,
                 answer=str(r.result.get("answer", "")),
             )
