@@ -13,29 +13,21 @@ similar questions is meant to help.
 
 from __future__ import annotations
 
-import csv
 import os
 import random
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
+from benchmarks.retrieval import ingest_answers, triage_rows
 from medfusion.knowledge import feedback_prior
 from medfusion.knowledge.base import KnowledgeBase
-from medfusion.knowledge.documents import Authority, DocType, DocumentMeta
 from medfusion.settings import get_settings
 from medfusion.store.database import Database
 
 CHANNELS = ("words", "bigrams")
 CITED = 3
 GRID = [(w, t) for w in (0.5, 1.0, 2.0) for t in (0.4, 0.6, 0.8)]
-
-
-def _rows() -> list[dict[str, str]]:
-    shared = Path(os.environ.get("MEDFUSION_SHARED_DATA", "../shared/data"))
-    with (shared / "triage_toyhom_im" / "train.csv").open(encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def _metrics(kb: KnowledgeBase, items: list[tuple[int, str]]) -> dict[str, float]:
@@ -52,7 +44,7 @@ def _metrics(kb: KnowledgeBase, items: list[tuple[int, str]]) -> dict[str, float
 
 
 def run(train: int = 3000, dev: int = 500, test: int = 1000) -> dict[str, Any]:
-    rows = _rows()
+    rows = triage_rows()
     order = list(range(len(rows)))
     random.Random(1).shuffle(order)
     questions = [(i, rows[i]["title"] + " " + rows[i]["ask"]) for i in order]
@@ -64,16 +56,7 @@ def run(train: int = 3000, dev: int = 500, test: int = 1000) -> dict[str, Any]:
         db = Database(f"sqlite:///{folder}/replay.db")
         db.upgrade()
         kb = KnowledgeBase(db)
-        started = time.perf_counter()
-        for i, row in enumerate(rows):
-            meta = DocumentMeta(
-                source=f"triage:{i}",
-                title=row["title"][:100],
-                doc_type=DocType.faq,
-                authority=Authority.general,
-            )
-            kb.ingest_text(row["answer"], meta)
-        ingest = time.perf_counter() - started
+        ingest = ingest_answers(kb, rows)
         kb.use_feedback = False
         before_dev, before_test = _metrics(kb, dev_set), _metrics(kb, test_set)
         accepted = 0

@@ -30,17 +30,37 @@ def _metrics(ranks: list[int | None]) -> dict[str, float]:
     }
 
 
+def _shared() -> Path:
+    return Path(os.environ.get("MEDFUSION_SHARED_DATA", "../shared/data"))
+
+
+def triage_rows() -> list[dict[str, str]]:
+    """``triage_toyhom_im``'s rows (title, ask, answer, department) from ``MEDFUSION_SHARED_DATA``."""
+    with (_shared() / "triage_toyhom_im" / "train.csv").open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def ingest_answers(kb: Any, rows: list[dict[str, str]]) -> float:
+    """Every answer as an FAQ document ``triage:<row>`` (the id the questions are scored against); seconds."""
+    from medfusion.knowledge.documents import Authority, DocType, DocumentMeta
+
+    started = time.perf_counter()
+    for i, row in enumerate(rows):
+        meta = DocumentMeta(
+            source=f"triage:{i}", title=row["title"][:100], doc_type=DocType.faq, authority=Authority.general
+        )
+        kb.ingest_text(row["answer"], meta)
+    return time.perf_counter() - started
+
+
 def run(sample_size: int = 500) -> dict[str, Any]:
     import bm25s
 
     from medfusion.knowledge import tokens
     from medfusion.knowledge.base import KnowledgeBase
-    from medfusion.knowledge.documents import Authority, DocType, DocumentMeta
     from medfusion.store.database import Database
 
-    shared = Path(os.environ.get("MEDFUSION_SHARED_DATA", "../shared/data"))
-    with (shared / "triage_toyhom_im" / "train.csv").open(encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = triage_rows()
     random.seed(0)
     sample = random.sample(range(len(rows)), min(sample_size, len(rows)))
     questions = [rows[i]["title"] + " " + rows[i]["ask"] for i in sample]
@@ -73,18 +93,7 @@ def run(sample_size: int = 500) -> dict[str, Any]:
     database = Database(f"sqlite:///{tmp}/kb.db")
     database.upgrade()
     kb = KnowledgeBase(database)
-    started = time.perf_counter()
-    for i, row in enumerate(rows):
-        kb.ingest_text(
-            row["answer"],
-            DocumentMeta(
-                source=f"triage:{i}",
-                title=row["title"][:100],
-                doc_type=DocType.faq,
-                authority=Authority.general,
-            ),
-        )
-    ingest_seconds = time.perf_counter() - started
+    ingest_seconds = ingest_answers(kb, rows)
 
     def served(name: str, channels: tuple[str, ...], engine: Any = kb, expand: Any = None) -> None:
         ranks: list[int | None] = []
@@ -113,7 +122,7 @@ def run(sample_size: int = 500) -> dict[str, Any]:
         print("  retrieval embedding", out["embedding"], flush=True)
         served("dense_e5_small", ("dense",))
         served("hybrid_sparse_dense_rrf", ("words", "bigrams", "dense"))
-        out.update(_graph_expansion(kb, shared, served))
+        out.update(_graph_expansion(kb, _shared(), served))
     pg = os.environ.get("MEDFUSION_BENCH_PG_URL")
     if pg:
         out.update(_postgres_backend(pg, kb, rows, served))
@@ -150,7 +159,6 @@ def _postgres_backend(base: str, memory_kb: Any, rows: list[dict[str, str]], ser
     from benchmarks.population import create_pg, drop_pg
     from medfusion.knowledge import embeddings
     from medfusion.knowledge.base import KnowledgeBase
-    from medfusion.knowledge.documents import Authority, DocType, DocumentMeta
     from medfusion.store.database import Database
 
     url, name = create_pg(base)
@@ -159,16 +167,7 @@ def _postgres_backend(base: str, memory_kb: Any, rows: list[dict[str, str]], ser
         db = Database(url)
         db.upgrade()
         kb = KnowledgeBase(db, backend="postgres")
-        started = time.perf_counter()
-        for i, row in enumerate(rows):
-            meta = DocumentMeta(
-                source=f"triage:{i}",
-                title=row["title"][:100],
-                doc_type=DocType.faq,
-                authority=Authority.general,
-            )
-            kb.ingest_text(row["answer"], meta)
-        result["pg_ingest_seconds"] = round(time.perf_counter() - started, 1)
+        result["pg_ingest_seconds"] = round(ingest_answers(kb, rows), 1)
         ids, matrix = embeddings.load_vectors(memory_kb.db)
         for start in range(0, len(ids), 1000):
             embeddings.store_vectors(db, ids[start : start + 1000], matrix[start : start + 1000])
