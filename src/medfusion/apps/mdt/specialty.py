@@ -24,7 +24,7 @@ from medfusion.agents.tools import ToolContext, clinical_tools
 from medfusion.apps.mdt.models import MdtCase, Option, SpecialtyView
 from medfusion.graph.conflicts import Conflict
 from medfusion.graph.model import Relation
-from medfusion.graph.store import GraphStore
+from medfusion.graph.store import GraphStore, Neighbour
 from medfusion.knowledge.answers import NO_CONFLICT_SOURCE
 from medfusion.knowledge.base import KnowledgeBase
 from medfusion.llm import GeneralModel
@@ -54,6 +54,20 @@ def owns(spec: dict[str, Any], name: str, icd10: str) -> bool:
     )
 
 
+def _first_sentence(text: str) -> str:
+    """A passage's opening sentence (or its first 80 characters when it has none)."""
+    first = _FIRST.match(text.strip())
+    return first.group() if first else text[:80]
+
+
+def _graph_fact(book: EvidenceBook, title: str, neighbours: list[Neighbour]) -> str:
+    """One graph evidence item naming every neighbour, sourced and reviewed as the first one is."""
+    names = "、".join(n.name for n in neighbours)
+    return book.add(
+        "graph", f"{title}：{names}", neighbours[0].source, review_status=neighbours[0].review_status
+    )
+
+
 def specialist_view(
     key: str,
     spec: dict[str, Any],
@@ -66,6 +80,10 @@ def specialist_view(
     second_round: bool = False,
 ) -> SpecialtyView:
     options: list[Option] = []
+
+    def offer(key: str, text: str, basis: str, ident: str, confidence: float) -> None:
+        options.append(Option(key=key, text=text, basis=basis, citations=[ident], confidence=confidence))
+
     diagnoses = [d for d in case.diagnoses if owns(spec, d.name, d.icd10)]
     focus = set(spec.get("focus", DEFAULT_FOCUS))
     covered = 0
@@ -73,25 +91,13 @@ def specialist_view(
         diagnoses = []  # the pharmacist reviews the medication list, not each disease
         if not conflicts:
             text = "未发现在用药物之间及与诊断、过敏之间的已知冲突（规则覆盖有限，需药师复核）。"
-            ident = book.add("graph", text, NO_CONFLICT_SOURCE)
-            options.append(
-                Option(
-                    key="review:none", text=text, basis="知识图谱冲突检查", citations=[ident], confidence=0.6
-                )
-            )
+            offer("review:none", text, "知识图谱冲突检查", book.add("graph", text, NO_CONFLICT_SOURCE), 0.6)
         for conflict in conflicts:
             ident = book.add(
                 "graph", conflict.sentence(), conflict.source, review_status=conflict.review_status
             )
-            options.append(
-                Option(
-                    key=f"review:{'+'.join(sorted(conflict.items))}",
-                    text=f"用药审核：{conflict.sentence()}",
-                    basis="知识图谱冲突检查",
-                    citations=[ident],
-                    confidence=0.9,
-                )
-            )
+            key = f"review:{'+'.join(sorted(conflict.items))}"
+            offer(key, f"用药审核：{conflict.sentence()}", "知识图谱冲突检查", ident, 0.9)
     for d in diagnoses:
         disease = graph_disease(graph, d.name, d.icd10)
         if disease is None:
@@ -113,29 +119,14 @@ def specialist_view(
                 ]
                 if advice:
                     ident = book.add_hit(hit)
-                    options.append(
-                        Option(
-                            key=f"lifestyle:{disease}",
-                            text=f"{disease}：{advice[0].strip()}",
-                            basis="指南中的饮食与生活方式建议",
-                            citations=[ident],
-                            confidence=0.7,
-                        )
-                    )
+                    text = f"{disease}：{advice[0].strip()}"
+                    offer(f"lifestyle:{disease}", text, "指南中的饮食与生活方式建议", ident, 0.7)
                     found_any = True
         if "treatment" in focus:
             for hit in kb.in_section(disease, "治疗", k=1):
                 ident = book.add_hit(hit)
-                first = _FIRST.match(hit.text.strip())
-                summary = first.group() if first else hit.text[:80]
-                options.append(
-                    Option(
-                        key=f"treat:{disease}",
-                        text=f"{disease}：{summary}",
-                        basis="指南治疗推荐",
-                        citations=[ident],
-                        confidence=0.8,
-                    )
+                offer(
+                    f"treat:{disease}", f"{disease}：{_first_sentence(hit.text)}", "指南治疗推荐", ident, 0.8
                 )
                 found_any = True
         if "drugs" in focus:
@@ -143,65 +134,28 @@ def specialist_view(
                 n for n in graph.neighbours(disease, Relation.treated_by, limit=8) if n.direction == "out"
             ]
             if treated:
-                ident = book.add(
-                    "graph",
-                    f"{disease}的常用药物：{'、'.join(t.name for t in treated)}",
-                    treated[0].source,
-                    review_status=treated[0].review_status,
-                )
-                for t in treated:
-                    taking = any(t.name in m for m in case.medications)
-                    if taking:
-                        options.append(
-                            Option(
-                                key=f"drug:{t.name}",
-                                text=f"继续{t.name}（{disease}）",
-                                basis="患者在用且为该病常用药",
-                                citations=[ident],
-                                confidence=0.7,
-                            )
-                        )
-                for t in [t for t in treated if not any(t.name in m for m in case.medications)][:2]:
-                    options.append(
-                        Option(
-                            key=f"drug:{t.name}",
-                            text=f"可考虑{t.name}（{disease}）",
-                            basis="该病常用药",
-                            citations=[ident],
-                            confidence=0.5,
-                        )
+                ident = _graph_fact(book, f"{disease}的常用药物", treated)
+                taking = [t for t in treated if any(t.name in m for m in case.medications)]
+                for t in taking:
+                    offer(
+                        f"drug:{t.name}", f"继续{t.name}（{disease}）", "患者在用且为该病常用药", ident, 0.7
                     )
+                for t in [t for t in treated if t not in taking][:2]:
+                    offer(f"drug:{t.name}", f"可考虑{t.name}（{disease}）", "该病常用药", ident, 0.5)
                 found_any = True
         if checks:
-            ident = book.add(
-                "graph",
-                f"{disease}的关键检查：{'、'.join(c.name for c in checks)}",
-                checks[0].source,
-                review_status=checks[0].review_status,
-            )
+            ident = _graph_fact(book, f"{disease}的关键检查", checks)
             for c in checks[:3]:
-                options.append(
-                    Option(
-                        key=f"check:{c.name}",
-                        text=f"完善/复查{c.name}（{disease}）",
-                        basis="该病关键检查",
-                        citations=[ident],
-                        confidence=0.6,
-                    )
-                )
+                offer(f"check:{c.name}", f"完善/复查{c.name}（{disease}）", "该病关键检查", ident, 0.6)
             found_any = True
         if second_round:
             for hit in kb.search(f"{disease} {spec['label']} 治疗 随访", k=2):
-                ident = book.add_hit(hit)
-                first = _FIRST.match(hit.text.strip())
-                options.append(
-                    Option(
-                        key=f"evidence:{hit.chunk_id}",
-                        text=(first.group() if first else hit.text[:80]),
-                        basis="第二轮检索",
-                        citations=[ident],
-                        confidence=0.45,
-                    )
+                offer(
+                    f"evidence:{hit.chunk_id}",
+                    _first_sentence(hit.text),
+                    "第二轮检索",
+                    book.add_hit(hit),
+                    0.45,
                 )
                 found_any = True
         covered += found_any
