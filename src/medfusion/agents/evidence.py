@@ -4,7 +4,9 @@ passages, G1… for graph facts, P1… for the patient's chart) that answers cit
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
+from medfusion.graph.store import Neighbour
 from medfusion.knowledge.answers import Evidence
 from medfusion.knowledge.documents import Citation, Hit
 
@@ -53,6 +55,15 @@ class EvidenceBook:
         return self.add(
             "passage", hit.text, hit.source, hit.citation, hit.authority.value, chunk_id=hit.chunk_id
         )
+
+    def add_graph(
+        self, title: str, neighbours: Sequence[Neighbour], names: Sequence[str] | None = None
+    ) -> str:
+        """One graph fact, "title：a、b、c", over these neighbours (``names`` when the text lists others, such
+        as a disease's ranked symptom profile); sourced and reviewed as the first neighbour is."""
+        listed = "、".join(n.name for n in neighbours) if names is None else "、".join(names)
+        first = neighbours[0]
+        return self.add("graph", f"{title}：{listed}", first.source, review_status=first.review_status)
 
     def adopt(self, evidence: list[Evidence]) -> dict[str, str]:
         """Take another engine's evidence (the knowledge layer's answer); returns old id → new id."""

@@ -182,25 +182,13 @@ class ConsultService(FusionService):
         ]
         if symptoms:
             facts.append(
-                ctx.book.add(
-                    "graph",
-                    f"{disease}的典型症状：{'、'.join(profile(self.graph, disease)[:12])}",
-                    symptoms[0].source,
-                    review_status=symptoms[0].review_status,
-                )
+                ctx.book.add_graph(f"{disease}的典型症状", symptoms, profile(self.graph, disease)[:12])
             )
         checks = [
             n for n in self.graph.neighbours(disease, Relation.needs_check, limit=10) if n.direction == "out"
         ]
         if checks:
-            facts.append(
-                ctx.book.add(
-                    "graph",
-                    f"{disease}的关键检查：{'、'.join(c.name for c in checks)}",
-                    checks[0].source,
-                    review_status=checks[0].review_status,
-                )
-            )
+            facts.append(ctx.book.add_graph(f"{disease}的关键检查", checks))
         treatment: list[AnswerSentence] = []
         for hit in self.kb.in_section(disease, "治疗", k=1):
             ident = ctx.book.add_hit(hit)
@@ -211,12 +199,7 @@ class ConsultService(FusionService):
             n for n in self.graph.neighbours(disease, Relation.treated_by, limit=10) if n.direction == "out"
         ]
         if treated:
-            ident = ctx.book.add(
-                "graph",
-                f"{disease}的常用药物：{'、'.join(d.name for d in treated)}",
-                treated[0].source,
-                review_status=treated[0].review_status,
-            )
+            ident = ctx.book.add_graph(f"{disease}的常用药物", treated)
             checker = ConflictChecker(self.graph)
             ctx_conditions = context.conditions if context else []
             for drug in treated:

@@ -24,7 +24,7 @@ from medfusion.agents.tools import ToolContext, clinical_tools
 from medfusion.apps.mdt.models import MdtCase, Option, SpecialtyView
 from medfusion.graph.conflicts import Conflict
 from medfusion.graph.model import Relation
-from medfusion.graph.store import GraphStore, Neighbour
+from medfusion.graph.store import GraphStore
 from medfusion.knowledge.answers import NO_CONFLICT_SOURCE
 from medfusion.knowledge.base import KnowledgeBase
 from medfusion.llm import GeneralModel
@@ -58,14 +58,6 @@ def _first_sentence(text: str) -> str:
     """A passage's opening sentence (or its first 80 characters when it has none)."""
     first = _FIRST.match(text.strip())
     return first.group() if first else text[:80]
-
-
-def _graph_fact(book: EvidenceBook, title: str, neighbours: list[Neighbour]) -> str:
-    """One graph evidence item naming every neighbour, sourced and reviewed as the first one is."""
-    names = "、".join(n.name for n in neighbours)
-    return book.add(
-        "graph", f"{title}：{names}", neighbours[0].source, review_status=neighbours[0].review_status
-    )
 
 
 def specialist_view(
@@ -134,7 +126,7 @@ def specialist_view(
                 n for n in graph.neighbours(disease, Relation.treated_by, limit=8) if n.direction == "out"
             ]
             if treated:
-                ident = _graph_fact(book, f"{disease}的常用药物", treated)
+                ident = book.add_graph(f"{disease}的常用药物", treated)
                 taking = [t for t in treated if any(t.name in m for m in case.medications)]
                 for t in taking:
                     offer(
@@ -144,7 +136,7 @@ def specialist_view(
                     offer(f"drug:{t.name}", f"可考虑{t.name}（{disease}）", "该病常用药", ident, 0.5)
                 found_any = True
         if checks:
-            ident = _graph_fact(book, f"{disease}的关键检查", checks)
+            ident = book.add_graph(f"{disease}的关键检查", checks)
             for c in checks[:3]:
                 offer(f"check:{c.name}", f"完善/复查{c.name}（{disease}）", "该病关键检查", ident, 0.6)
             found_any = True
