@@ -22,10 +22,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from benchmarks.packed import packed_database
 from medfusion.apps.consult.findings import from_terms, symptom_names
 from medfusion.apps.consult.ranking import rank
 from medfusion.graph.store import GraphStore
-from medfusion.knowledge import packs
 from medfusion.store.database import Database
 
 LABELS = {
@@ -92,10 +92,7 @@ def evaluate(db: Database, folder: Path) -> dict[str, Any]:
 def run() -> dict[str, Any]:
     folder = Path(os.environ.get("MEDFUSION_SHARED_DATA", "../shared/data")) / "dxy_dialog"
     with tempfile.TemporaryDirectory() as tmp:
-        db = Database(f"sqlite:///{tmp}/dxy.db")
-        db.upgrade()
-        for pack in packs.shipped():
-            packs.install(db, pack)
+        db = packed_database(Path(tmp) / "dxy.db")
         result = evaluate(db, folder)
         db.dispose()
     return result

@@ -26,12 +26,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from benchmarks.packed import packed_database
 from medfusion.agents.guardrails import Guardrails
 from medfusion.graph.store import GraphStore
 from medfusion.knowledge import packs
 from medfusion.knowledge.answers import Answerer, AnswerSentence, Evidence
 from medfusion.knowledge.base import KnowledgeBase
-from medfusion.store.database import Database
 
 DISEASES = packs.SHIPPED / "starter-diseases" / "diseases.jsonl"
 # real drugs checked at run time to be outside the graph's lexicon: only the INN-stem rule can catch them
@@ -74,14 +74,6 @@ _WORDS = ["两", "三", "五", "八", "十二", "二十", "五十", "一百", "�
 REWORDINGS = ("as_written", "lead_in", "chinese_units", "drug_synonym", "full_width")
 _FULL = str.maketrans("0123456789", "０１２３４５６７８９")
 _UNITS = (("mmHg", "毫米汞柱"), ("mg", "毫克"), ("mL", "毫升"))
-
-
-def _database(folder: Path) -> Database:
-    db = Database(f"sqlite:///{folder / 'grounding.db'}")
-    db.upgrade()
-    for pack in packs.shipped():
-        packs.install(db, pack)
-    return db
 
 
 def _numbers(text: str) -> set[str]:
@@ -182,7 +174,7 @@ def run(diseases: int = 105, seed: int = 5) -> dict[str, Any]:
     entries = [json.loads(line) for line in DISEASES.read_text(encoding="utf-8").splitlines() if line.strip()]
     entries = entries[:diseases]
     with tempfile.TemporaryDirectory() as folder:
-        db = _database(Path(folder))
+        db = packed_database(Path(folder) / "grounding.db")
         graph = GraphStore(db)
         answerer = Answerer(KnowledgeBase(db), graph)
         rails = Guardrails(graph)

@@ -24,11 +24,11 @@ from typing import Any
 
 from tests.fakes.openai_server import Behaviour, FakeOpenAI, answer, drop, garbage, hang, json_answer, status
 
+from benchmarks.packed import packed_database
 from medfusion.agents.ask import AskRequest, AskService
 from medfusion.knowledge import packs
 from medfusion.llm import GeneralModel
 from medfusion.settings import Settings
-from medfusion.store.database import Database
 from medfusion.store.patient_service import Principal
 
 DISEASES = packs.SHIPPED / "starter-diseases" / "diseases.jsonl"
@@ -76,10 +76,7 @@ def run(runs: int = 300, seed: int = 9) -> dict[str, Any]:
     latency: dict[str, list[float]] = {"fused": [], "specialist": []}
     try:
         with tempfile.TemporaryDirectory() as folder:
-            db = Database(f"sqlite:///{Path(folder) / 'faults.db'}")
-            db.upgrade()
-            for pack in packs.shipped():
-                packs.install(db, pack)
+            db = packed_database(Path(folder) / "faults.db")
             general = GeneralModel.from_settings(
                 Settings(
                     data_dir=Path(folder),

@@ -24,10 +24,10 @@ from typing import Any
 from tests.fakes.openai_server import Behaviour, FakeOpenAI, answer, tool_call
 
 from benchmarks.graph_eval import Oracle, planted
+from benchmarks.packed import packed_database
 from medfusion.apps.mdt.models import MdtRequest, MdtResult
 from medfusion.apps.mdt.service import MdtService
 from medfusion.graph.store import GraphStore
-from medfusion.knowledge import packs
 from medfusion.llm import GeneralModel
 from medfusion.record.models import AllergyIntolerance, Condition, MedicationRequest, PatientChart
 from medfusion.settings import Settings
@@ -72,14 +72,6 @@ def chart_for(graph: GraphStore, template: PatientChart, plan: dict[str, list[st
 def _named(result: MdtResult, expected: tuple[str, ...]) -> bool:
     names = expected[1:]
     return any(w.code == "drug_conflict" and all(n in w.message for n in names) for w in result.warnings)
-
-
-def _install(folder: Path) -> Database:
-    db = Database(f"sqlite:///{folder / 'mdt.db'}")
-    db.upgrade()
-    for pack in packs.shipped():
-        packs.install(db, pack)
-    return db
 
 
 def conflicts_and_clean(db: Database, every: int = 1, clean_cases: int = 100) -> dict[str, Any]:
@@ -187,7 +179,7 @@ def routing(db: Database, runs: int = 5) -> dict[str, Any]:
 
 def run(every: int = 1, clean_cases: int = 100) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
-        db = _install(Path(folder))
+        db = packed_database(Path(folder) / "mdt.db")
         result = conflicts_and_clean(db, every, clean_cases)
         result["routing"] = routing(db)
         db.dispose()
