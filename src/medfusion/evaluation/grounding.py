@@ -8,28 +8,11 @@ the same number for both."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from medfusion.agents.drafting import split_cited
-from medfusion.agents.guardrails.findings import rules
 from medfusion.agents.guardrails.grounding import Grounder, check_grounding
+from medfusion.agents.guardrails.safety import vetted_texts
 from medfusion.graph.store import GraphStore
 from medfusion.knowledge.base import KnowledgeBase
-
-
-@lru_cache(maxsize=1)
-def vetted() -> tuple[str, ...]:
-    """The platform's own safety messages (the guardrail rules' responses and alternatives): the hotline
-    numbers in them (12356, 120, 110) are vetted text, not claims the answer invented."""
-    return tuple(
-        str(rule[key])
-        for section in rules().values()
-        if isinstance(section, list)
-        for rule in section
-        if isinstance(rule, dict)
-        for key in ("response", "alternative")
-        if key in rule
-    )
 
 
 class ClaimCheck:
@@ -46,5 +29,5 @@ class ClaimCheck:
             pairs = [(s.text, list(evidence)) for s in sentences]
         else:
             pairs = [(s.text, s.citations) for s in sentences]
-        result = check_grounding(self.grounder, pairs, [prompt, *vetted()], evidence, strict=True)
+        result = check_grounding(self.grounder, pairs, [prompt, *vetted_texts()], evidence, strict=True)
         return result.claims_checked, sum(f.code != "miscited" for f in result.findings)

@@ -34,6 +34,12 @@ def _harmful() -> list[tuple[re.Pattern[str], Refusal]]:
     ]
 
 
+def vetted_texts() -> tuple[str, ...]:
+    """The platform's own safety wording (every refusal's response and alternative): reviewed text whose
+    hotline numbers (12356, 120, 110) no answer invents."""
+    return tuple(text for _, r in _harmful() for text in (r.response, r.alternative))
+
+
 @lru_cache(maxsize=1)
 def _definitive() -> list[tuple[re.Pattern[str], str]]:
     return [(re.compile(r["pattern"]), r["replacement"]) for r in rules()["definitive"]]
