@@ -9,7 +9,6 @@ target failed on is not done: a rerun asks again for those items only (a model t
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -111,9 +110,6 @@ class EvaluationChunks(JobKind):
     def is_done(self, params: dict[str, Any], chunk: Chunk, ctx: JobContext) -> bool:
         found = _read(self._file(ctx, chunk))
         return len(found) == chunk.count and all(p.error is None for p in found)
-
-    def finish(self, params: dict[str, Any], chunks: list[Chunk], ctx: JobContext) -> str | None:
-        return json.dumps({"chunks": len(chunks), "dir": str(ctx.job_dir)})
 
     def answered(self, job_dir: Path, chunks: list[Chunk]) -> list[Prediction]:
         """Every chunk's predictions so far, in item order (the parent reads them before and after)."""
