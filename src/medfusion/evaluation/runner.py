@@ -150,7 +150,7 @@ def run_suite(
                 "threads": workers if executor == "inline" else 1,
             }
             kind = EvaluationChunks()
-            job_id = job_id_for(kind.name, {k: v for k, v in params.items() if k not in kind.tuning})
+            job_id = job_id_for(kind.name, kind.identity(params))
             job_dir = settings.resolved_data_dir / "jobs" / job_id
             if fresh:
                 shutil.rmtree(job_dir, ignore_errors=True)

@@ -71,6 +71,10 @@ class JobKind(ABC):
         """Runs once in the parent after every chunk is done; returns a description of the output."""
         return None
 
+    def identity(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The parameters that name the job (its id and its directory's check): all but the tuning ones."""
+        return {k: v for k, v in params.items() if k not in self.tuning}
+
     @classmethod
     def import_path(cls) -> str:
         return f"{cls.__module__}:{cls.__qualname__}"

@@ -38,7 +38,7 @@ def run_job(
     executor = ExecutorName(executor)
     workers = workers or default_workers()
     chunks = kind.chunks(params)
-    identity = {k: v for k, v in params.items() if k not in kind.tuning}
+    identity = kind.identity(params)
     job_id = job_id or job_id_for(kind.name, identity)
     job_dir = JobDir(data_dir, job_id)
     job_dir.open(kind.name, identity, len(chunks))
