@@ -24,7 +24,7 @@ from medfusion.evaluation.scoring import DatasetResult, score
 from medfusion.evaluation.suites import SUITES, Suite
 from medfusion.evaluation.targets import Target
 from medfusion.jobs import run_job
-from medfusion.jobs.checkpoint import atomic_write_bytes, job_id_for
+from medfusion.jobs.checkpoint import JobDir, atomic_write_bytes, job_id_for
 from medfusion.settings import get_settings
 
 CHUNK = 25  # items per job chunk: the unit of resuming, caching and distribution
@@ -151,7 +151,7 @@ def run_suite(
             }
             kind = EvaluationChunks()
             job_id = job_id_for(kind.name, kind.identity(params))
-            job_dir = settings.resolved_data_dir / "jobs" / job_id
+            job_dir = JobDir(settings.resolved_data_dir, job_id).path
             if fresh:
                 shutil.rmtree(job_dir, ignore_errors=True)
             chunks = kind.chunks(params)
