@@ -18,7 +18,7 @@ from medfusion.errors import Conflict
 from medfusion.evaluation.datasets import load
 from medfusion.evaluation.items import Item, Prediction
 from medfusion.evaluation.targets import Target
-from medfusion.jobs.checkpoint import atomic_write_bytes
+from medfusion.jobs.checkpoint import atomic_write_bytes, chunk_path
 from medfusion.jobs.model import Chunk, ChunkReport, JobContext, JobKind, even_chunks
 
 # targets the caller already built, by name: an inline run answers with the very instance it was given (a
@@ -58,10 +58,6 @@ def target_for(name: str, database_url: str) -> Target:
     return LIVE.get(name) or _built(name, database_url)
 
 
-def _chunk_file(job_dir: Path, chunk: Chunk) -> Path:
-    return job_dir / "chunks" / f"{chunk.index:06d}.jsonl"
-
-
 def _read(path: Path) -> list[Prediction]:
     if not path.exists():
         return []
@@ -79,7 +75,7 @@ class EvaluationChunks(JobKind):
         return even_chunks(int(params["items"]), int(params["chunk_size"]))
 
     def _file(self, ctx: JobContext, chunk: Chunk) -> Path:
-        return _chunk_file(ctx.job_dir, chunk)
+        return chunk_path(ctx.job_dir, chunk.index, ".jsonl")
 
     def run_chunk(self, params: dict[str, Any], chunk: Chunk, ctx: JobContext) -> ChunkReport:
         items = _items(
@@ -113,4 +109,4 @@ class EvaluationChunks(JobKind):
 
     def answered(self, job_dir: Path, chunks: list[Chunk]) -> list[Prediction]:
         """Every chunk's predictions so far, in item order (the parent reads them before and after)."""
-        return [p for c in chunks for p in _read(_chunk_file(job_dir, c))]
+        return [p for c in chunks for p in _read(chunk_path(job_dir, c.index, ".jsonl"))]

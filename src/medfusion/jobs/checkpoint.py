@@ -32,6 +32,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(partial, path)
 
 
+def chunk_path(job_dir: Path, index: int, suffix: str = "") -> Path:
+    """Where a job kind keeps chunk ``index``'s file: ``<job dir>/chunks/000042<suffix>``."""
+    return job_dir / "chunks" / f"{index:06d}{suffix}"
+
+
 class JobDir:
     def __init__(self, root: Path, job_id: str) -> None:
         self.path = root / "jobs" / job_id
@@ -40,9 +45,6 @@ class JobDir:
     @property
     def manifest(self) -> Path:
         return self.path / "job.json"
-
-    def chunk_file(self, index: int, suffix: str) -> Path:
-        return self.path / "chunks" / f"{index:06d}{suffix}"
 
     def open(self, kind: str, params: dict[str, Any], total_chunks: int) -> bool:
         """Create or reopen; returns True when resuming an earlier run of the same job."""

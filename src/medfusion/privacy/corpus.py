@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from medfusion.errors import InvalidInput
-from medfusion.jobs.checkpoint import atomic_write_bytes
+from medfusion.jobs.checkpoint import atomic_write_bytes, chunk_path
 from medfusion.jobs.model import Chunk, ChunkReport, JobContext, JobKind
 from medfusion.privacy.entities import STRUCTURED, EntityType
 from medfusion.privacy.operators import Mode
@@ -133,7 +133,7 @@ class DeidCorpus(JobKind):
         return line_chunks(Path(params["input"]), int(params.get("chunk_bytes", CHUNK_BYTES)))
 
     def _paths(self, chunk: Chunk, ctx: JobContext) -> tuple[Path, Path]:
-        base = ctx.job_dir / "chunks" / f"{chunk.index:06d}"
+        base = chunk_path(ctx.job_dir, chunk.index)
         return base.with_suffix(".out"), base.with_suffix(".json")
 
     def run_chunk(self, params: dict[str, Any], chunk: Chunk, ctx: JobContext) -> ChunkReport:

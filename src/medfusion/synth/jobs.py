@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from medfusion.interop.fhir import chart_to_bundle
-from medfusion.jobs.checkpoint import atomic_write_bytes, chunk_committed, commit_marker
+from medfusion.jobs.checkpoint import atomic_write_bytes, chunk_committed, chunk_path, commit_marker
 from medfusion.jobs.model import Chunk, ChunkReport, JobContext, JobKind, even_chunks
 from medfusion.record.models import PatientChart
 from medfusion.store import audit
@@ -48,7 +48,7 @@ class PopulationToFile(JobKind):
         return even_chunks(int(params["size"]), int(params["chunk_size"]))
 
     def _file(self, chunk: Chunk, ctx: JobContext) -> Path:
-        return ctx.job_dir / "chunks" / f"{chunk.index:06d}.jsonl"
+        return chunk_path(ctx.job_dir, chunk.index, ".jsonl")
 
     def run_chunk(self, params: dict[str, Any], chunk: Chunk, ctx: JobContext) -> ChunkReport:
         started = time.perf_counter()
