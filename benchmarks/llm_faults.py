@@ -29,7 +29,7 @@ from medfusion.agents.ask import AskRequest, AskService
 from medfusion.knowledge import packs
 from medfusion.llm import GeneralModel
 from medfusion.settings import Settings
-from medfusion.store.patient_service import Principal
+from medfusion.store.access import Principal
 
 DISEASES = packs.SHIPPED / "starter-diseases" / "diseases.jsonl"
 

@@ -31,8 +31,8 @@ from medfusion.graph.store import GraphStore
 from medfusion.llm import GeneralModel
 from medfusion.record.models import AllergyIntolerance, Condition, MedicationRequest, PatientChart
 from medfusion.settings import Settings
+from medfusion.store.access import Principal
 from medfusion.store.database import Database
-from medfusion.store.patient_service import Principal
 from medfusion.synth import generate_population
 
 DOCTOR = Principal("bench", "doctor")

@@ -16,8 +16,9 @@ from medfusion.agents.ask import AskRequest, AskResult, AskService
 from medfusion.llm import GeneralModel
 from medfusion.record.models import AllergyIntolerance, MedicationRequest, PatientChart
 from medfusion.store import audit
+from medfusion.store.access import Principal, system_principal
 from medfusion.store.database import Database
-from medfusion.store.patient_service import PatientService, Principal, system_principal
+from medfusion.store.patient_service import PatientService
 from medfusion.synth import generate_population
 from tests.cli.test_cli import run
 from tests.conftest import PackedClient

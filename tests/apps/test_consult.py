@@ -19,8 +19,9 @@ from medfusion.apps.consult.service import ConsultService
 from medfusion.errors import InvalidInput
 from medfusion.graph.store import GraphStore
 from medfusion.record.models import AllergyIntolerance, PatientChart
+from medfusion.store.access import Principal, system_principal
 from medfusion.store.database import Database
-from medfusion.store.patient_service import PatientService, Principal, system_principal
+from medfusion.store.patient_service import PatientService
 from medfusion.synth import generate_population
 from tests.cli.test_cli import run
 from tests.conftest import PackedClient, shared_dataset

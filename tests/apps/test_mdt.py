@@ -18,8 +18,9 @@ from medfusion.apps.mdt.service import MdtService
 from medfusion.graph.store import GraphStore
 from medfusion.interop.fhir import chart_to_bundle
 from medfusion.record.models import PatientChart
+from medfusion.store.access import Principal, system_principal
 from medfusion.store.database import Database
-from medfusion.store.patient_service import PatientService, Principal, system_principal
+from medfusion.store.patient_service import PatientService
 from medfusion.synth import generate_population
 from tests.cli.test_cli import run
 from tests.conftest import PackedClient

@@ -19,8 +19,8 @@ from medfusion.knowledge.documents import DocumentMeta
 from medfusion.llm import GeneralModel
 from medfusion.settings import Settings
 from medfusion.store import audit
+from medfusion.store.access import Principal
 from medfusion.store.database import Database
-from medfusion.store.patient_service import Principal
 from medfusion.store.tables import AgentRunRow, FeedbackRow, KbFeedbackRow
 from tests.cli.test_cli import run
 from tests.conftest import PackedClient

@@ -119,8 +119,8 @@ def test_drafts_page_reviews_a_draft_and_refuses_roles_that_may_not(
     from medfusion.agents.ask import AskRequest, AskService
     from medfusion.llm import GeneralModel
     from medfusion.settings import Settings, get_settings
+    from medfusion.store.access import Principal
     from medfusion.store.database import get_database
-    from medfusion.store.patient_service import Principal
     from medfusion.store.tables import AgentRunRow
 
     db = get_database(get_settings())

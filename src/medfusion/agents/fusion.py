@@ -12,8 +12,9 @@ from medfusion.agents.tools import ToolContext
 from medfusion.graph.store import GraphStore
 from medfusion.knowledge.base import KnowledgeBase
 from medfusion.llm import GeneralModel
+from medfusion.store.access import Principal
 from medfusion.store.database import Database
-from medfusion.store.patient_service import PatientService, Principal
+from medfusion.store.patient_service import PatientService
 
 
 class FusionService:

@@ -11,9 +11,8 @@ from sqlalchemy import select
 
 from medfusion.errors import NotFound, PermissionDenied
 from medfusion.store import audit
-from medfusion.store.access import Permission
+from medfusion.store.access import Permission, Principal
 from medfusion.store.database import Database
-from medfusion.store.patient_service import Principal
 from medfusion.store.tables import AgentRunRow
 
 

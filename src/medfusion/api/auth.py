@@ -20,10 +20,9 @@ from medfusion.errors import AccountLocked, AuthenticationFailed, InvalidInput, 
 from medfusion.record.clinical_time import SHANGHAI
 from medfusion.settings import Settings
 from medfusion.store import audit
-from medfusion.store.access import Permission
+from medfusion.store.access import Permission, Principal, user_principal
 from medfusion.store.database import Database
 from medfusion.store.login_guard import locked_until
-from medfusion.store.patient_service import Principal, user_principal
 from medfusion.store.users import authenticate, get_user
 
 router = APIRouter(prefix="/api/auth", tags=["auth 认证"])

@@ -11,8 +11,8 @@ from medfusion.errors import InvalidInput
 from medfusion.knowledge import packs
 from medfusion.llm import get_general_model
 from medfusion.settings import get_settings
+from medfusion.store.access import system_principal
 from medfusion.store.database import get_database
-from medfusion.store.patient_service import system_principal
 
 _PATH = {"specialist": "专科路径 specialist", "llm": "通用大模型 llm", "fused": "通专融合 fused"}
 

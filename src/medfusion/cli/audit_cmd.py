@@ -4,8 +4,8 @@ import typer
 
 from medfusion.errors import AuditChainBroken
 from medfusion.store import audit
+from medfusion.store.access import system_principal
 from medfusion.store.database import get_database
-from medfusion.store.patient_service import system_principal
 
 app = typer.Typer(help="审计日志 audit log", no_args_is_help=True)
 

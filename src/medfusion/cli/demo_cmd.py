@@ -9,9 +9,8 @@ import typer
 
 from medfusion.settings import get_settings
 from medfusion.store import audit
-from medfusion.store.access import ROLE_LABELS, Role
+from medfusion.store.access import ROLE_LABELS, Role, system_principal
 from medfusion.store.database import get_database
-from medfusion.store.patient_service import system_principal
 from medfusion.store.patients import PatientRepository
 from medfusion.store.users import create_user, get_user
 

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from medfusion.errors import InvalidInput
 from medfusion.feedback.export import export
 from medfusion.feedback.service import Action, FeedbackRequest, FeedbackService
+from medfusion.store.access import system_principal
 from medfusion.store.database import get_database
-from medfusion.store.patient_service import system_principal
 
 app = typer.Typer(
     help="临床反馈 Clinician feedback: review drafts, export DPO/SFT data.", no_args_is_help=True

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 import typer
 
 from medfusion.errors import InvalidFhir
+from medfusion.store.access import system_principal
 from medfusion.store.database import get_database
-from medfusion.store.patient_service import PatientService, system_principal
+from medfusion.store.patient_service import PatientService
 
 app = typer.Typer(help="FHIR R4 导入导出 import and export", no_args_is_help=True)
 

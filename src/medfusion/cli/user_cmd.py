@@ -7,8 +7,8 @@ import typer
 
 from medfusion.errors import InvalidInput, MedFusionError
 from medfusion.store import audit
+from medfusion.store.access import system_principal
 from medfusion.store.database import get_database
-from medfusion.store.patient_service import system_principal
 from medfusion.store.users import create_user, list_users
 
 app = typer.Typer(help="用户 accounts", no_args_is_help=True)

@@ -24,9 +24,8 @@ from medfusion.evaluation.suites import SUITES
 from medfusion.jobs.checkpoint import atomic_write_bytes
 from medfusion.settings import get_settings
 from medfusion.store import audit
-from medfusion.store.access import Permission
+from medfusion.store.access import Permission, Principal
 from medfusion.store.database import Database
-from medfusion.store.patient_service import Principal
 
 router = APIRouter(prefix="/api/eval", tags=["evaluation 验证中心"])
 _ID = r"^[0-9a-f]{32}$"

@@ -21,8 +21,8 @@ from medfusion.knowledge import tokens
 from medfusion.knowledge.base import KnowledgeBase
 from medfusion.llm import Completion, GeneralModel, Message
 from medfusion.privacy.analyzer import Analyzer
+from medfusion.store.access import Principal
 from medfusion.store.database import Database
-from medfusion.store.patient_service import Principal
 
 EVALUATOR = Principal("evaluation", "system")
 

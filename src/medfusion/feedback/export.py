@@ -24,9 +24,8 @@ from medfusion.errors import PermissionDenied
 from medfusion.privacy.entities import EntityType
 from medfusion.privacy.service import Deidentifier
 from medfusion.store import audit
-from medfusion.store.access import Permission
+from medfusion.store.access import Permission, Principal
 from medfusion.store.database import Database
-from medfusion.store.patient_service import Principal
 from medfusion.store.tables import FeedbackRow
 
 Format = Literal["dpo", "sft"]

@@ -22,9 +22,8 @@ from medfusion.knowledge import feedback_prior
 from medfusion.record.clinical_time import SHANGHAI
 from medfusion.record.models import ClinicalNote, NoteSection, NoteType
 from medfusion.store import audit
-from medfusion.store.access import Permission
+from medfusion.store.access import Permission, Principal
 from medfusion.store.database import Database
-from medfusion.store.patient_service import Principal
 from medfusion.store.patients import PatientRepository
 from medfusion.store.tables import AgentRunRow, FeedbackRow
 

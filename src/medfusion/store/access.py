@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from medfusion.store import audit
+
 
 class Role(StrEnum):
     doctor = "doctor"
@@ -75,3 +77,39 @@ def allowed(role: Role | str, permission: Permission) -> bool:
         return permission in ROLE_PERMISSIONS[Role(role)]
     except ValueError:
         return False
+
+
+SYSTEM_ROLE = "system"
+
+
+class Principal:
+    """Who is asking: a signed-in user, or the local operator (``role == "system"``) for CLI commands."""
+
+    def __init__(self, username: str, role: str, patient_id: str | None = None) -> None:
+        self.username = username
+        self.role = role
+        self.patient_id = patient_id
+
+    @property
+    def actor(self) -> audit.Actor:
+        return audit.Actor(self.username, self.role)
+
+    def may(self, permission: Permission) -> bool:
+        return self.role == SYSTEM_ROLE or allowed(self.role, permission)
+
+    def confined(self) -> bool:
+        return self.role in {r.value for r in SELF_ONLY_ROLES}
+
+
+def system_principal() -> Principal:
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = "unknown"
+    return Principal(f"cli:{user}", SYSTEM_ROLE)
+
+
+def user_principal(username: str, role: Role | str, patient_id: str | None) -> Principal:
+    return Principal(username, Role(role).value, patient_id)

@@ -16,31 +16,11 @@ from medfusion.errors import MedFusionError, NotFound, PermissionDenied
 from medfusion.interop.fhir import ImportResult, bundle_to_charts, chart_to_bundle
 from medfusion.record.models import Patient, PatientChart
 from medfusion.store import audit
-from medfusion.store.access import SELF_ONLY_ROLES, Permission, Role, allowed
+from medfusion.store.access import Permission, Principal
 from medfusion.store.database import Database
 from medfusion.store.patients import PatientFilters, PatientPage, PatientRepository, PatientSummary
 
 T = TypeVar("T")
-SYSTEM_ROLE = "system"
-
-
-class Principal:
-    """Who is asking: a signed-in user, or the local operator (``role == "system"``) for CLI commands."""
-
-    def __init__(self, username: str, role: str, patient_id: str | None = None) -> None:
-        self.username = username
-        self.role = role
-        self.patient_id = patient_id
-
-    @property
-    def actor(self) -> audit.Actor:
-        return audit.Actor(self.username, self.role)
-
-    def may(self, permission: Permission) -> bool:
-        return self.role == SYSTEM_ROLE or allowed(self.role, permission)
-
-    def confined(self) -> bool:
-        return self.role in {r.value for r in SELF_ONLY_ROLES}
 
 
 def _outcome(error: MedFusionError) -> audit.Outcome:
@@ -212,17 +192,3 @@ def masked_contacts(summary: PatientSummary) -> PatientSummary:
             "phone": mask_middle(summary.phone, 3, 4) if summary.phone else None,
         }
     )
-
-
-def system_principal() -> Principal:
-    import getpass
-
-    try:
-        user = getpass.getuser()
-    except Exception:
-        user = "unknown"
-    return Principal(f"cli:{user}", SYSTEM_ROLE)
-
-
-def user_principal(username: str, role: Role | str, patient_id: str | None) -> Principal:
-    return Principal(username, Role(role).value, patient_id)

@@ -31,8 +31,8 @@ from medfusion.feedback.service import Action, FeedbackRequest, FeedbackService
 from medfusion.record.clinical_time import SHANGHAI
 from medfusion.record.models import SEX_LABELS, EncounterClass, ObservationCategory, PatientChart
 from medfusion.store import audit
-from medfusion.store.access import ROLE_LABELS, Permission, Role
-from medfusion.store.patient_service import PatientService, Principal
+from medfusion.store.access import ROLE_LABELS, Permission, Principal, Role
+from medfusion.store.patient_service import PatientService
 from medfusion.store.patients import PatientFilters
 from medfusion.web.vitals_chart import vitals_svg
 

@@ -15,8 +15,8 @@ from medfusion.errors import InvalidInput
 from medfusion.knowledge import packs
 from medfusion.llm import get_general_model
 from medfusion.settings import get_settings
+from medfusion.store.access import system_principal
 from medfusion.store.database import get_database
-from medfusion.store.patient_service import system_principal
 
 app = typer.Typer(help="多学科会诊 MDT consultation.", no_args_is_help=True)
 
