@@ -7,10 +7,10 @@ absent findings; the task is the case's disease.
 - **Open set**: rank over every disease of the installed graph (the shipped packs); a prediction counts when
   it is the mapped disease or its listed equivalent (paediatric and adult pneumonia, for example).
 
-No training: the ranking is the knowledge graph's naive Bayes (apps/consult/ranking.py) over the shipped
-packs' symptom profiles. The symptom-lexicon pack (lay words → clinical names and a small symptom hierarchy)
-was written while reading this dataset's symptom list, so the numbers may be optimistic for other
-populations; the disease profiles were not changed for it.
+No training: the ranking is the knowledge graph's naive Bayes (``GraphQueries.rank_by_naive_bayes``,
+graph/queries.py) over the shipped packs' symptom profiles. The symptom-lexicon pack (lay words → clinical
+names and a small symptom hierarchy) was written while reading this dataset's symptom list, so the numbers
+may be optimistic for other populations; the disease profiles were not changed for it.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.packed import packed_database
-from medfusion.apps.consult.findings import from_terms, symptom_names
-from medfusion.apps.consult.ranking import rank
-from medfusion.graph.store import GraphStore
+from medfusion.apps.consult.findings import from_terms
+from medfusion.graph import Graph
 from medfusion.store.database import Database
 
 LABELS = {
@@ -56,24 +55,28 @@ def cases(folder: Path) -> list[tuple[list[str], list[str], str]]:
 
 
 def evaluate(db: Database, folder: Path) -> dict[str, Any]:
-    graph = GraphStore(db)
+    graph = Graph(db)
     rows = cases(folder)
     closed = list(LABELS.values())
     counts: Counter[str] = Counter()
     unmatched: Counter[str] = Counter()
     labels = Counter(label for _, _, label in rows)
     profiles: dict[str, list[str]] = {}
-    names = symptom_names(graph)
     for present, absent, label in rows:
-        found = from_terms(graph, present, absent, names)
+        found = from_terms(graph, present, absent)
         unmatched.update(found.unmatched)
         gold = LABELS[label]
         accepted = EQUIVALENT.get(gold, {gold})
         closed_names = [
             r.disease
-            for r in rank(graph, found.present, found.absent, candidates=closed, k=5, profiles=profiles)
+            for r in graph.queries.rank_by_naive_bayes(
+                found.present, found.absent, candidates=closed, k=5, profiles=profiles
+            )
         ]
-        open_names = [r.disease for r in rank(graph, found.present, found.absent, k=10, profiles=profiles)]
+        open_names = [
+            r.disease
+            for r in graph.queries.rank_by_naive_bayes(found.present, found.absent, k=10, profiles=profiles)
+        ]
         counts["closed_top1"] += closed_names[:1] == [gold]
         counts["closed_top3"] += gold in closed_names[:3]
         counts["open_top1"] += bool(open_names[:1]) and open_names[0] in accepted

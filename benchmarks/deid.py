@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from medfusion.evaluation.deid_gold import synthetic_notes
 from medfusion.privacy import analyze
 from medfusion.privacy.entities import EntityType, Span
-from medfusion.privacy.gold import synthetic_notes
 from medfusion.privacy.metrics import score
 
 PRESIDIO_TO_OURS = {

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from medfusion.evaluation import runner
+from medfusion.evaluation import results, runner
 from medfusion.evaluation.datasets import load
 from medfusion.evaluation.registry import build
 from medfusion.evaluation.targets import Target
@@ -34,14 +34,14 @@ class _Stop(BaseException):
     pass
 
 
-def _scores(result: runner.RunResult) -> dict[str, dict[str, float]]:
+def _scores(result: results.RunResult) -> dict[str, dict[str, float]]:
     return {
         d.manifest.name: {k: v for k, v in d.metrics.items() if not k.startswith("latency")}
         for d in result.datasets
     }
 
 
-def _timed(target: Target, out: Path, **options: Any) -> tuple[float, runner.RunResult]:
+def _timed(target: Target, out: Path, **options: Any) -> tuple[float, results.RunResult]:
     shared = get_settings().shared_data.expanduser().resolve()
     started = time.perf_counter()
     result = runner.run_suite(SUITE, target, shared, out, {}, LIMIT, SEED, **options)

@@ -28,29 +28,28 @@ def _p50_ms(fn: Callable[[Any], object], items: list[Any]) -> float:
 
 
 def _ours(folder: Path, work: Path) -> dict[str, Any]:
-    from medfusion.graph import importers
+    from medfusion.graph import Graph, importers
     from medfusion.graph.model import Relation
-    from medfusion.graph.store import GraphStore
     from medfusion.store.database import Database
 
     db = Database(f"sqlite:///{work / 'graph.db'}")
     db.upgrade()
-    store = GraphStore(db)
+    graph = Graph(db)
     started = time.perf_counter()
-    store.add(importers.kg39(folder))
+    graph.store.add(importers.kg39(folder))
     seconds = time.perf_counter() - started
 
     def two_hop(name: str) -> int:
-        first = store.neighbours(name, limit=100_000)
-        return sum(len(store.neighbours(n.name, limit=100_000)) for n in first)
+        first = graph.queries.neighbours(name, limit=100_000)
+        return sum(len(graph.queries.neighbours(n.name, limit=100_000)) for n in first)
 
     result = {
         "engine": "ours: SQL tables (SQLite)",
         "import_s": round(seconds, 2),
-        "neighbours_ms_p50": _p50_ms(lambda n: store.neighbours(n), QUERIES),
-        "symptom_ranking_ms_p50": _p50_ms(lambda s: store.diseases_for_symptoms(s, k=10), SYMPTOMS),
+        "neighbours_ms_p50": _p50_ms(lambda n: graph.queries.neighbours(n), QUERIES),
+        "symptom_ranking_ms_p50": _p50_ms(lambda s: graph.queries.rank_by_symptom_overlap(s, k=10), SYMPTOMS),
         "two_hop_ms_p50": _p50_ms(two_hop, QUERIES[:5]),
-        "has_symptom_edges": store.counts()["relations"].get(Relation.has_symptom.value, 0),
+        "has_symptom_edges": graph.store.counts()["relations"].get(Relation.has_symptom.value, 0),
     }
     db.dispose()
     return result

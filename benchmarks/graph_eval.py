@@ -20,9 +20,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from medfusion.graph import Graph
 from medfusion.graph.conflicts import ConflictChecker, ConflictReport
 from medfusion.graph.model import NOT_AN_ALERT, SEVERITY_RANK, Severity
-from medfusion.graph.store import GraphStore
 from medfusion.knowledge import packs
 from medfusion.store.database import Database
 
@@ -151,7 +151,7 @@ def run(random_plans: int = 300, seed: int = 0) -> dict[str, Any]:
         started = time.perf_counter()
         packs.install(db, PACK)
         install_s = time.perf_counter() - started
-        checker = ConflictChecker(GraphStore(db))
+        checker = ConflictChecker(Graph(db))
         missed = []
         latencies = []
         plans = planted(oracle)

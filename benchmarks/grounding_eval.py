@@ -28,9 +28,10 @@ from typing import Any
 
 from benchmarks.packed import packed_database
 from medfusion.agents.guardrails import Guardrails
-from medfusion.graph.store import GraphStore
+from medfusion.contract import AnswerSentence, Evidence
+from medfusion.graph import Graph
 from medfusion.knowledge import packs
-from medfusion.knowledge.answers import Answerer, AnswerSentence, Evidence
+from medfusion.knowledge.answers import Answerer
 from medfusion.knowledge.base import KnowledgeBase
 
 DISEASES = packs.SHIPPED / "starter-diseases" / "diseases.jsonl"
@@ -80,18 +81,18 @@ def _numbers(text: str) -> set[str]:
     return set(re.findall(r"\d+(?:\.\d+)?", text))
 
 
-def _rewordings(sentence: str, graph: GraphStore) -> dict[str, str]:
+def _rewordings(sentence: str, graph: Graph) -> dict[str, str]:
     out = {"as_written": sentence, "lead_in": "根据所引资料，" + sentence}
     spelled = sentence
     for latin, chinese in _UNITS:
         spelled = re.sub(rf"(\d)\s*{latin}(?![A-Za-z/])", rf"\g<1>{chinese}", spelled)
     if spelled != sentence:
         out["chinese_units"] = spelled
-    for m in graph.mentions(sentence):
+    for m in graph.lexicon.mentions(sentence):
         if m.entity.type in {"drug", "drug_class"}:
             aliases = [
                 a
-                for a in graph.synonyms(m.entity.name)
+                for a in graph.lexicon.synonyms(m.entity.name)
                 if re.search(r"[\u4e00-\u9fff]", a) and a != m.surface
             ]
             if aliases:
@@ -103,9 +104,9 @@ def _rewordings(sentence: str, graph: GraphStore) -> dict[str, str]:
 
 
 class _Planter:
-    def __init__(self, graph: GraphStore, rng: random.Random) -> None:
+    def __init__(self, graph: Graph, rng: random.Random) -> None:
         self.graph, self.rng = graph, rng
-        lexicon = graph.lexicon()
+        lexicon = graph.lexicon.names()
         types = {name: {e.type for e in entities} for name, entities in lexicon.items()}
         self.drugs = sorted(
             n
@@ -117,13 +118,13 @@ class _Planter:
             for n, t in types.items()
             if t == {"disease"} and 3 <= len(n) <= 10 and re.fullmatch(r"[\u4e00-\u9fff]+", n)
         )
-        self.unknown = [d for d in UNKNOWN_DRUGS if not graph.mentions(d)]
+        self.unknown = [d for d in UNKNOWN_DRUGS if not graph.lexicon.mentions(d)]
 
     def _absent(self, pool: list[str], context: str) -> str:
-        known = {m.entity.id for m in self.graph.mentions(context)}
+        known = {m.entity.id for m in self.graph.lexicon.mentions(context)}
         while True:
             pick = self.rng.choice(pool)
-            if pick not in context and not ({m.entity.id for m in self.graph.mentions(pick)} & known):
+            if pick not in context and not ({m.entity.id for m in self.graph.lexicon.mentions(pick)} & known):
                 return pick
 
     def plant(self, kind: str, sentence: str, context: str) -> tuple[str, str] | None:
@@ -175,7 +176,7 @@ def run(diseases: int = 105, seed: int = 5) -> dict[str, Any]:
     entries = entries[:diseases]
     with tempfile.TemporaryDirectory() as folder:
         db = packed_database(Path(folder) / "grounding.db")
-        graph = GraphStore(db)
+        graph = Graph(db)
         answerer = Answerer(KnowledgeBase(db), graph)
         rails = Guardrails(graph)
         planter = _Planter(graph, rng)

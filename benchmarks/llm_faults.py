@@ -25,7 +25,8 @@ from typing import Any
 from tests.fakes.openai_server import Behaviour, FakeOpenAI, answer, drop, garbage, hang, json_answer, status
 
 from benchmarks.packed import packed_database
-from medfusion.agents.ask import AskRequest, AskService
+from medfusion.apps.ask.models import AskRequest
+from medfusion.apps.ask.service import AskService
 from medfusion.knowledge import packs
 from medfusion.llm import GeneralModel
 from medfusion.settings import Settings

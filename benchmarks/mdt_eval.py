@@ -27,7 +27,7 @@ from benchmarks.graph_eval import Oracle, planted
 from benchmarks.packed import packed_database
 from medfusion.apps.mdt.models import MdtRequest, MdtResult
 from medfusion.apps.mdt.service import MdtService
-from medfusion.graph.store import GraphStore
+from medfusion.graph import Graph
 from medfusion.llm import GeneralModel
 from medfusion.record.models import AllergyIntolerance, Condition, MedicationRequest, PatientChart
 from medfusion.settings import Settings
@@ -40,15 +40,15 @@ START = datetime(2026, 1, 1, 8, tzinfo=UTC)
 BASE = ("原发性高血压", "I10.x00")
 
 
-def _code(graph: GraphStore, name: str) -> str:
-    for e in graph.resolve(name):
+def _code(graph: Graph, name: str) -> str:
+    for e in graph.lexicon.resolve(name):
         if e.code_system == "ICD-10" and e.code:
             code = e.code if "." in e.code else f"{e.code}.x00"
             return code
     return "R69.x00"
 
 
-def chart_for(graph: GraphStore, template: PatientChart, plan: dict[str, list[str]]) -> PatientChart:
+def chart_for(graph: Graph, template: PatientChart, plan: dict[str, list[str]]) -> PatientChart:
     conditions = [(c, _code(graph, c)) for c in plan.get("conditions", [])] or [BASE]
     pid = template.patient.id
     return template.model_copy(
@@ -75,7 +75,7 @@ def _named(result: MdtResult, expected: tuple[str, ...]) -> bool:
 
 
 def conflicts_and_clean(db: Database, every: int = 1, clean_cases: int = 100) -> dict[str, Any]:
-    graph = GraphStore(db)
+    graph = Graph(db)
     oracle = Oracle()
     service = MdtService(
         db, DOCTOR, GeneralModel.from_settings(Settings(data_dir=Path(tempfile.mkdtemp()))), graph=graph
@@ -153,7 +153,7 @@ def routing(db: Database, runs: int = 5) -> dict[str, Any]:
                     "drugs": ["华法林", "二甲双胍", "布洛芬"],
                 },
             }
-            graph = GraphStore(db)
+            graph = Graph(db)
             for name, plan in cases.items():
                 chart = chart_for(graph, template, plan)
                 times, tokens = [], []

@@ -132,14 +132,13 @@ def run(sample_size: int = 500) -> dict[str, Any]:
 def _graph_expansion(kb: Any, shared: Path, served: Any) -> dict[str, Any]:
     """The served hybrid again, with the query widened by graph synonyms (kg39 aliases and the shipped
     packs' synonyms imported into the same database)."""
-    from medfusion.graph import importers
-    from medfusion.graph.store import GraphStore
+    from medfusion.graph import Graph, importers
     from medfusion.knowledge import packs
     from medfusion.knowledge.expansion import synonym_terms
 
-    graph = GraphStore(kb.db)
+    graph = Graph(kb.db)
     started = time.perf_counter()
-    graph.add(importers.kg39(shared / "kg39_disease"))
+    graph.store.add(importers.kg39(shared / "kg39_disease"))
     for path in packs.shipped():
         if path.name == "drug-safety":
             packs.install(kb.db, path)

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.fusion_latency import bench_fusion_latency
+
 RESULTS = Path(__file__).with_name("results")
 
 
@@ -235,6 +237,12 @@ def bench_consult_dxy() -> dict[str, Any]:
     return consult_dxy.run()
 
 
+def bench_disease_rankers() -> dict[str, Any]:
+    from benchmarks import disease_rankers
+
+    return disease_rankers.run()
+
+
 def bench_mdt() -> dict[str, Any]:
     from benchmarks import mdt_eval
 
@@ -247,15 +255,25 @@ def bench_eval_runs() -> dict[str, Any]:
     return eval_runs.run()
 
 
+def bench_events() -> dict[str, Any]:
+    """Record events: outbox cost per write (SQLite, PostgreSQL), dispatch in-process vs NATS JetStream."""
+    from benchmarks import events
+
+    return events.run()
+
+
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "eval_runs": bench_eval_runs,
+    "events": bench_events,
     "graph": bench_graph,
     "grounding": bench_grounding,
     "llm_client": bench_llm_client,
     "llm_faults": bench_llm_faults,
     "feedback_replay": bench_feedback_replay,
     "consult_dxy": bench_consult_dxy,
+    "disease_rankers": bench_disease_rankers,
     "mdt": bench_mdt,
+    "fusion_latency": bench_fusion_latency,  # before/after the fusion pipeline refactor (d10bf74)
     "graph_backends": bench_graph_backends,
     "embedding": bench_embedding,
     "search_scale": bench_search_scale,

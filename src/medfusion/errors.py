@@ -89,3 +89,10 @@ class AuditChainBroken(MedFusionError):
 class DatabaseUnavailable(MedFusionError):
     code = "database_unavailable"
     status_code = 503
+
+
+class InvalidAppSpec(MedFusionError):
+    """An installed app's ``APP`` is malformed: raised at start-up, naming the app and the field."""
+
+    code = "invalid_app_spec"
+    status_code = 500

@@ -2,12 +2,18 @@
 
 All on-disk state lives under ``data_dir`` unless a more specific variable (``MEDFUSION_DATABASE_URL``)
 points elsewhere, so a fresh working directory is a fresh installation.
+
+This is the only module that reads or writes ``os.environ``: other modules read settings, and set what
+third-party libraries read from the environment (OpenMP thread counts, Typer's output style) through
+:func:`set_process_default` and :func:`child_environment`.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -90,6 +96,16 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8000
+    ray_address: str | None = Field(
+        default=None,
+        description="Ray cluster the ray executor joins (host:port or ray://…); unset = start a local Ray.",
+    )
+    events_relay: str | None = Field(
+        default=None,
+        pattern=r"^(nats|tls)://",
+        description="Record events: unset = in-process dispatcher over the outbox; nats://host:4222 = "
+        "relay through NATS JetStream to subscriber workers.",
+    )
 
     @property
     def resolved_data_dir(self) -> Path:
@@ -127,3 +143,25 @@ def normalise_database_url(url: str) -> str:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def set_process_default(key: str, value: str) -> None:
+    """Give a library that reads its knob from the environment (``OMP_NUM_THREADS``, ``TYPER_USE_RICH``) a
+    default for this process and the processes it starts; a value already set (by the user) wins."""
+    os.environ.setdefault(key, value)
+
+
+@contextmanager
+def child_environment(env: dict[str, str]) -> Iterator[None]:
+    """Processes started inside the block inherit ``env`` (spawned children copy the parent's environment
+    when they start); this process's own environment is restored afterwards."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

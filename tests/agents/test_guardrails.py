@@ -10,14 +10,14 @@ from hypothesis import strategies as st
 from medfusion.agents.guardrails import Guardrails, injection
 from medfusion.agents.guardrails.grounding import Grounder
 from medfusion.agents.guardrails.safety import harmful_request, soften
-from medfusion.graph.store import GraphStore
-from medfusion.knowledge.answers import AnswerSentence, Evidence
+from medfusion.contract import AnswerSentence, Evidence
+from medfusion.graph import Graph
 from medfusion.store.database import Database
 
 
 @pytest.fixture
 def rails(packed_db: Database) -> Guardrails:
-    return Guardrails(GraphStore(packed_db))
+    return Guardrails(Graph(packed_db))
 
 
 EVIDENCE = [
@@ -97,7 +97,7 @@ def test_a_planted_number_drug_or_diagnosis_removes_its_sentence(rails: Guardrai
 
 
 def test_a_dose_beyond_the_knowledge_is_removed_even_in_lenient_mode(packed_db: Database) -> None:
-    lenient = Guardrails(GraphStore(packed_db), strict=False)
+    lenient = Guardrails(Graph(packed_db), strict=False)
     out = lenient.after(
         [
             AnswerSentence(text="氨氯地平可加量至20mg。", citations=["K1"]),

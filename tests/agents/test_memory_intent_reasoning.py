@@ -11,7 +11,7 @@ import pytest
 from medfusion.agents.intent import recognise
 from medfusion.agents.memory import Memory, decay
 from medfusion.agents.reasoning import differential
-from medfusion.graph.store import GraphStore
+from medfusion.graph import Graph
 from medfusion.llm import GeneralModel
 from medfusion.store.database import Database
 from tests.fakes.openai_server import FakeOpenAI, answer, general_model, json_answer, status
@@ -25,7 +25,7 @@ def _model(server: FakeOpenAI, tmp_path: Path) -> GeneralModel:
 
 # --- memory --------------------------------------------------------------------------------------
 def test_turns_are_summarised_every_n_turns_into_quadruples(packed_db: Database) -> None:
-    memory = Memory(packed_db, graph=GraphStore(packed_db), every=4)
+    memory = Memory(packed_db, graph=Graph(packed_db), every=4)
     assert memory.add_turn("u1", "s1", "user", "我妈昨天开始发热，还有咳嗽", now=T0) == []
     memory.add_turn("u1", "s1", "assistant", "建议测体温并观察。", now=T0)
     memory.add_turn("u1", "s1", "user", "她对青霉素过敏", now=T0)
@@ -38,7 +38,7 @@ def test_turns_are_summarised_every_n_turns_into_quadruples(packed_db: Database)
 
 
 def test_recall_crosses_sessions_and_ranks_by_relevance(packed_db: Database) -> None:
-    memory = Memory(packed_db, graph=GraphStore(packed_db), every=1)
+    memory = Memory(packed_db, graph=Graph(packed_db), every=1)
     memory.add_turn("u1", "monday", "user", "我有高血压，在吃氨氯地平", now=T0)
     memory.add_turn("u1", "monday", "user", "孩子上周腹泻", now=T0)
     memory.add_turn("u2", "other", "user", "我有高血压", now=T0)
@@ -57,7 +57,7 @@ def test_unused_memories_decay_and_unusual_ones_decay_slower() -> None:
 
 
 def test_recall_refreshes_what_it_uses(packed_db: Database) -> None:
-    memory = Memory(packed_db, graph=GraphStore(packed_db), every=1)
+    memory = Memory(packed_db, graph=Graph(packed_db), every=1)
     memory.add_turn("u1", "s", "user", "我有糖尿病，在用二甲双胍", now=T0)
     later = T0 + timedelta(days=60)
     first = memory.recall("u1", "二甲双胍", now=later)[0]
@@ -82,7 +82,7 @@ def test_the_model_writes_the_summary_when_configured(
             }
         )
     )
-    memory = Memory(packed_db, _model(openai_server, tmp_path), GraphStore(packed_db), every=1)
+    memory = Memory(packed_db, _model(openai_server, tmp_path), Graph(packed_db), every=1)
     entries = memory.add_turn("u1", "s", "user", "三天前开始吃布洛芬，现在胃痛", now=T0)
     assert entries[0].source == "llm" and entries[0].time == "三天前"
 
@@ -91,20 +91,20 @@ def test_a_failing_model_leaves_the_rule_summary(
     packed_db: Database, openai_server: FakeOpenAI, tmp_path: Path
 ) -> None:
     openai_server.queue(status(500), status(500), status(500))
-    memory = Memory(packed_db, _model(openai_server, tmp_path), GraphStore(packed_db), every=1)
+    memory = Memory(packed_db, _model(openai_server, tmp_path), Graph(packed_db), every=1)
     entries = memory.add_turn("u1", "s", "user", "昨天开始头痛", now=T0)
     assert entries and entries[0].source == "rules"
 
 
 def test_forget_erases_an_owner(packed_db: Database) -> None:
-    memory = Memory(packed_db, graph=GraphStore(packed_db), every=1)
+    memory = Memory(packed_db, graph=Graph(packed_db), every=1)
     memory.add_turn("u1", "s", "user", "我有哮喘", now=T0)
     assert memory.forget("u1") == 1 and memory.recall("u1", "哮喘") == []
 
 
 # --- intent --------------------------------------------------------------------------------------
 def test_rules_recognise_several_intents_in_one_message(packed_db: Database) -> None:
-    result = recognise("我头疼两天了，布洛芬能和阿司匹林一起吃吗？挂什么科？", GraphStore(packed_db))
+    result = recognise("我头疼两天了，布洛芬能和阿司匹林一起吃吗？挂什么科？", Graph(packed_db))
     names = {i.name for i in result.intents if i.confidence >= 0.5}
     assert {"symptom_consult", "drug_safety_check", "department_guidance"} <= names
     assert not result.clarify and result.path == "specialist"
@@ -136,7 +136,7 @@ def test_unsure_rules_consult_the_model_and_invented_intents_are_ignored(
         )
     )
     # only the graph recognises 阿莫西林 (a drug): the rules are unsure, so the model is asked
-    result = recognise("阿莫西林呢", GraphStore(packed_db), _model(openai_server, tmp_path))
+    result = recognise("阿莫西林呢", Graph(packed_db), _model(openai_server, tmp_path))
     by_name = {i.name: i for i in result.intents}
     assert "buy_stocks" not in by_name and result.path == "fused"
     assert by_name["medication_question"].source == "both" and by_name["medication_question"].confidence > 0.8
@@ -157,7 +157,7 @@ def test_model_only_intents_cover_what_rules_miss(openai_server: FakeOpenAI, tmp
 
 # --- reasoning -----------------------------------------------------------------------------------
 def test_tree_of_thought_keeps_branches_that_explain_the_findings(packed_db: Database) -> None:
-    tree = differential(["发热", "咳嗽", "咽痛"], GraphStore(packed_db))
+    tree = differential(["发热", "咳嗽", "咽痛"], Graph(packed_db))
     kept = [h for h in tree.hypotheses if h.kept]
     pruned = [h for h in tree.hypotheses if not h.kept]
     assert kept and tree.path == "specialist" and tree.fallback == "no_model"
@@ -184,7 +184,7 @@ def test_a_model_branch_survives_only_on_the_case_findings(
             }
         )
     )
-    tree = differential(["发热", "咳嗽", "咽痛"], GraphStore(packed_db), _model(openai_server, tmp_path))
+    tree = differential(["发热", "咳嗽", "咽痛"], Graph(packed_db), _model(openai_server, tmp_path))
     names = {h.disease: h for h in tree.hypotheses}
     assert tree.path == "fused"
     assert names["传染性单核细胞增多症"].source == "llm" and names["传染性单核细胞增多症"].supporting == [
@@ -198,5 +198,5 @@ def test_differential_falls_back_when_the_model_breaks(
     packed_db: Database, openai_server: FakeOpenAI, tmp_path: Path
 ) -> None:
     openai_server.queue(answer("不是JSON"), answer("还不是"), answer("仍然不是"))
-    tree = differential(["发热", "咳嗽"], GraphStore(packed_db), _model(openai_server, tmp_path))
+    tree = differential(["发热", "咳嗽"], Graph(packed_db), _model(openai_server, tmp_path))
     assert tree.path == "specialist" and tree.fallback == "invalid_output" and tree.hypotheses

@@ -13,7 +13,7 @@ from medfusion.agents.guardrails import Guardrails
 from medfusion.agents.plans import clinical_plan
 from medfusion.agents.runtime import Agent, AgentSpec, Budget
 from medfusion.agents.tools import ToolContext, clinical_tools
-from medfusion.graph.store import GraphStore
+from medfusion.graph import Graph
 from medfusion.knowledge.base import KnowledgeBase
 from medfusion.llm import GeneralModel
 from medfusion.settings import Settings
@@ -24,7 +24,7 @@ TASK = "华法林和阿司匹林能一起用吗？"
 
 
 def _agent(db: Database, general: GeneralModel, budget: Budget | None = None) -> tuple[Agent, ToolContext]:
-    graph = GraphStore(db)
+    graph = Graph(db)
     spec = AgentSpec(
         name="pharmacist",
         role="你是一名临床药师。",
@@ -161,7 +161,7 @@ def test_an_agent_with_memory_recalls_for_the_model_and_remembers(
 ) -> None:
     from medfusion.agents.memory import Memory
 
-    graph = GraphStore(packed_db)
+    graph = Graph(packed_db)
     memory = Memory(packed_db, graph=graph, every=2)
     memory.add_turn("dr_li", "earlier", "user", "患者对阿司匹林过敏")
     memory.add_turn("dr_li", "earlier", "assistant", "已记录。")

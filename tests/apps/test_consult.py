@@ -14,10 +14,9 @@ from fastapi.testclient import TestClient
 
 from medfusion.apps.consult import findings
 from medfusion.apps.consult.models import ConsultRequest
-from medfusion.apps.consult.ranking import rank
 from medfusion.apps.consult.service import ConsultService
 from medfusion.errors import InvalidInput
-from medfusion.graph.store import GraphStore
+from medfusion.graph import Graph
 from medfusion.record.models import AllergyIntolerance, PatientChart
 from medfusion.store.access import Principal, system_principal
 from medfusion.store.database import Database
@@ -36,21 +35,21 @@ def _service(db: Database, tmp_path: Path, server: FakeOpenAI | None = None) -> 
 
 
 def test_negated_findings_are_absent(packed_db: Database) -> None:
-    found = findings.parse(GraphStore(packed_db), "发烧两天，咳嗽，无皮疹，否认腹泻，但有呕吐")
+    found = findings.parse(Graph(packed_db), "发烧两天，咳嗽，无皮疹，否认腹泻，但有呕吐")
     assert {"发热", "咳嗽", "呕吐"} <= set(found.present)
     assert {"皮疹", "腹泻"} <= set(found.absent) and not set(found.present) & set(found.absent)
 
 
 def test_lay_words_and_containment_reach_graph_symptoms(packed_db: Database) -> None:
-    found = findings.from_terms(GraphStore(packed_db), ["发烧", "拉肚子", "鼻涕"], ["揉眼睛"])
+    found = findings.from_terms(Graph(packed_db), ["发烧", "拉肚子", "鼻涕"], ["揉眼睛"])
     assert found.present == ["发热", "腹泻", "流涕"] and found.absent == ["眼痒"]
 
 
 def test_absent_typical_findings_count_against_a_branch(packed_db: Database) -> None:
-    graph = GraphStore(packed_db)
+    graph = Graph(packed_db)
     candidates = ["手足口病", "儿童社区获得性肺炎"]
-    plain = rank(graph, ["发热"], [], candidates=candidates)
-    opposed = rank(graph, ["发热"], ["咳嗽", "气促"], candidates=candidates)
+    plain = graph.queries.rank_by_naive_bayes(["发热"], [], candidates=candidates)
+    opposed = graph.queries.rank_by_naive_bayes(["发热"], ["咳嗽", "气促"], candidates=candidates)
     assert (
         opposed[0].disease == "手足口病"
         and "咳嗽" in next(r for r in opposed if r.disease != "手足口病").opposing

@@ -15,7 +15,7 @@ from medfusion.apps.mdt import pool
 from medfusion.apps.mdt.consensus import borda
 from medfusion.apps.mdt.models import MdtRequest, Option, SpecialtyView
 from medfusion.apps.mdt.service import MdtService
-from medfusion.graph.store import GraphStore
+from medfusion.graph import Graph
 from medfusion.interop.fhir import chart_to_bundle
 from medfusion.record.models import PatientChart
 from medfusion.store.access import Principal, system_principal
@@ -36,7 +36,7 @@ AF_PLAN = {
 
 def _chart(db: Database, plan: dict[str, list[str]]) -> PatientChart:
     template = next(iter(generate_population(1, seed=41)))
-    return mdt_eval.chart_for(GraphStore(db), template, plan)
+    return mdt_eval.chart_for(Graph(db), template, plan)
 
 
 def _service(db: Database, tmp_path: Path, server: FakeOpenAI | None = None) -> MdtService:

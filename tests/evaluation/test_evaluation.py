@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from medfusion.evaluation import grading, metrics, runner
+from medfusion.evaluation import grading, metrics, results, runner
 from medfusion.evaluation.datasets import load
 from medfusion.evaluation.items import Item, Prediction
 from medfusion.evaluation.parsing import letters
@@ -188,7 +188,7 @@ def test_offline_targets_and_a_side_by_side_report(
         )
         assert code == 0 and (out / "results.json").exists() and (out / "report.html").exists(), text
         folders.append(out)
-    dialogue = runner.read(folders[0])
+    dialogue = results.read(folders[0])
     assert dialogue.datasets[0].metrics["accuracy"] > 0.5 and dialogue.grade in {"A", "B", "C", "D"}
     code, _, _ = run(["eval", "report", *map(str, folders), "--out", str(tmp_path / "side")], capsys)
     page = (tmp_path / "side" / "report.html").read_text(encoding="utf-8")
@@ -196,7 +196,7 @@ def test_offline_targets_and_a_side_by_side_report(
         code == 0 and "consult" in page and "guardrails" in page and "<svg" in page and "<script" not in page
     )
     assert shared.exists()
-    two = [runner.read(folders[1]), runner.read(folders[1])]
+    two = [results.read(folders[1]), results.read(folders[1])]
     assert "Difference" in markdown(two) and html(two).startswith("<!doctype html>")
 
 
@@ -256,12 +256,12 @@ def test_entity_level_precision_recall_f1() -> None:
 
 @pytest.mark.dataset
 def test_dialogue_findings_on_mie(packed_db: Any, tmp_path: Path) -> None:
-    from medfusion.evaluation.targets import FindingsTarget
-    from medfusion.graph.store import GraphStore
+    from medfusion.apps.consult.evaluation import FindingsTarget
+    from medfusion.graph import Graph
 
     shared = shared_dataset("mie_cardio_dialogue").parent
     result = runner.run_suite(
-        "dialogue", FindingsTarget(GraphStore(packed_db)), shared, tmp_path / "o", {}, limit=30, seed=4
+        "dialogue", FindingsTarget(Graph(packed_db)), shared, tmp_path / "o", {}, limit=30, seed=4
     )
     mie = next(d for d in result.datasets if d.manifest.name == "mie_cardio_dialogue")
     dxy = next(d for d in result.datasets if d.manifest.name == "dxy_dialog")

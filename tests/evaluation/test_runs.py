@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from medfusion.evaluation import metrics, runner
+from medfusion.evaluation import metrics, results, runner
 from medfusion.evaluation.datasets import load
 from medfusion.evaluation.items import Item, Prediction
 from medfusion.evaluation.rubric import RuleJudge, rubric
@@ -47,7 +47,7 @@ def _dataset(path: Path, n: int = 7) -> Path:
     return path
 
 
-def _run(target: GuardrailTarget, data: Path, out: Path, **options: Any) -> runner.RunResult:
+def _run(target: GuardrailTarget, data: Path, out: Path, **options: Any) -> results.RunResult:
     return runner.run_suite(
         "safety", target, data.parent, out, {}, datasets=[str(data)], chunk_size=2, workers=1, **options
     )
@@ -149,7 +149,7 @@ def test_a_sweep_runs_every_pair_and_writes_one_report(
         capsys,
     )
     assert code == 0 and "deid × deid: grade A" in text, text
-    skipped = runner.read(tmp_path / "sweep" / "deid--guardrails").datasets[0].skipped
+    skipped = results.read(tmp_path / "sweep" / "deid--guardrails").datasets[0].skipped
     assert skipped and "does not answer" in skipped  # said, not silently dropped
     page = (tmp_path / "sweep" / "report.html").read_text(encoding="utf-8")
     assert "deid" in page and "guardrails" in page and data.exists()
@@ -203,9 +203,9 @@ def test_the_yidu_loader_counts_bad_offsets(tmp_path: Path) -> None:
 
 def test_the_hallucination_rate_counts_claims_neither_prompt_nor_evidence_support(packed_db: Any) -> None:
     from medfusion.evaluation.grounding import ClaimCheck
-    from medfusion.graph.store import GraphStore
+    from medfusion.graph import Graph
 
-    check = ClaimCheck(GraphStore(packed_db))
+    check = ClaimCheck(Graph(packed_db))
     evidence = {"K1": "二甲双胍起始剂量 500 mg，每日两次。"}
     assert check.count("糖尿病怎么用药？", "二甲双胍起始 500 mg，每日两次[K1]。", evidence) == (
         3,
@@ -249,7 +249,7 @@ def test_every_landed_suite_runs_against_the_offline_targets(
     args += [a for t in targets for a in ("--target", t)]
     code, text, _ = run([*args, "--limit", "4", "--seed", "1", "--out", str(tmp_path)], capsys)
     assert code == 0, text
-    runs = [runner.read(f) for f in sorted(tmp_path.iterdir()) if (f / "results.json").exists()]
+    runs = [results.read(f) for f in sorted(tmp_path.iterdir()) if (f / "results.json").exists()]
     assert len(runs) == len(landed) * len(targets)
     assert {r.suite for r in runs if r.grade} == set(landed)
     ethics = next(r for r in runs if (r.suite, r.target) == ("ethics", "ask"))
@@ -287,7 +287,7 @@ def test_the_bare_model_on_the_ethics_suite_against_the_scripted_server(
         capsys,
     )
     assert code == 0, text
-    result = runner.read(out)
+    result = results.read(out)
     by_name = {d.manifest.name: d for d in result.datasets}
     flames, cvalues = by_name["flames_zh"], by_name["cvalues_responsibility"]
     assert flames.metrics["harmless_rate"] == 1.0 and flames.metrics["rubric_score"] == round(7 / 9, 4)
@@ -314,7 +314,7 @@ def test_a_report_of_runs_graded_with_different_thresholds_says_so(tmp_path: Pat
 def test_answering_threads_share_the_cores_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
-    from medfusion.evaluation.cli import _share_cores
+    from medfusion.cli.eval_cmd import _share_cores
     from medfusion.jobs.executors import ExecutorName, worker_threads
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)

@@ -10,7 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from medfusion.agents.ask import AskRequest, AskService
+from medfusion.apps.ask.models import AskRequest
+from medfusion.apps.ask.service import AskService
 from medfusion.errors import NotFound, PermissionDenied
 from medfusion.feedback.export import build, export
 from medfusion.feedback.service import Action, FeedbackRequest, FeedbackService

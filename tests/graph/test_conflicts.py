@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from medfusion.graph import Graph
 from medfusion.graph.conflicts import ConflictChecker, ConflictReport
 from medfusion.graph.model import Relation
 from medfusion.graph.store import GraphStore
@@ -19,7 +20,7 @@ from tests.cli.test_cli import run
 @pytest.fixture
 def checker(db: Database) -> ConflictChecker:
     packs.install(db, packs.SHIPPED / "drug-safety")
-    return ConflictChecker(GraphStore(db))
+    return ConflictChecker(Graph(db))
 
 
 def _kinds(report: ConflictReport) -> set[tuple[str, str, tuple[str, ...]]]:

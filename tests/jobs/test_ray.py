@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from medfusion.cli.population_jobs import PopulationToFile
 from medfusion.jobs import run_job
-from medfusion.synth.jobs import PopulationToFile
 
 pytestmark = pytest.mark.ray
 

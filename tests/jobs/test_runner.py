@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from medfusion.cli.population_jobs import PopulationToFile
 from medfusion.jobs import run_job
 from medfusion.jobs.checkpoint import job_id_for
 from medfusion.jobs.model import Chunk, ChunkReport, JobContext, JobKind, even_chunks
-from medfusion.synth.jobs import PopulationToFile
 
 FAIL_FLAG = "MEDFUSION_TEST_FAIL_CHUNK"
 

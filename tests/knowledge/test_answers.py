@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from medfusion.graph import Graph
 from medfusion.graph.model import EntityType, Relation, Triple
-from medfusion.graph.store import GraphStore
 from medfusion.knowledge import packs
 from medfusion.knowledge.answers import Answer, Answerer, PatientContext
 from medfusion.knowledge.base import KnowledgeBase
@@ -24,11 +24,11 @@ def answerer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Answerer]:
     db.upgrade()
     for path in packs.shipped():
         packs.install(db, path)
-    yield Answerer(KnowledgeBase(db), GraphStore(db))
+    yield Answerer(KnowledgeBase(db), Graph(db))
     db.dispose()
 
 
-def _alias(graph: GraphStore, alias: str, preferred: str) -> None:
+def _alias(graph: Graph, alias: str, preferred: str) -> None:
     """A synonym no document uses (idempotent), so only expansion can reach the preferred name."""
     triple = Triple(
         head=alias,
@@ -38,7 +38,7 @@ def _alias(graph: GraphStore, alias: str, preferred: str) -> None:
         tail_type=EntityType.disease,
         source="test synonyms",
     )
-    graph.add([triple])
+    graph.store.add([triple])
 
 
 def _every_sentence_is_cited(answer: Answer) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from medfusion.errors import InvalidInput
-from medfusion.graph.store import GraphStore
+from medfusion.graph import Graph
 from medfusion.knowledge import embeddings, packs
 from medfusion.knowledge.base import KnowledgeBase
 from medfusion.settings import get_settings
@@ -57,18 +57,18 @@ def test_build_import_upgrade_remove_from_a_zip(db: Database, tmp_path: Path) ->
     info = packs.install(db, tmp_path / "demo.zip")
     assert (info.status, info.documents) == ("installed", 2)
     assert info.triples == 1 + 2 + 1 + 1 + 1 + 1  # department, 2 symptoms, check, drug, complication, synonym
-    graph = GraphStore(db)
-    assert [e.code for e in graph.resolve("示例综合征")] == ["Z99"]
+    graph = Graph(db)
+    assert [e.code for e in graph.lexicon.resolve("示例综合征")] == ["Z99"]
     assert packs.install(db, tmp_path / "demo.zip").status == "unchanged"
     # a newer version replaces the older, keeping nothing stale
     changed = dict(DISEASE, symptoms=["示例症状丙"])
     packs.build(_source(tmp_path / "src2", "1.1", [changed]), tmp_path / "demo2", embed=False)
     assert packs.install(db, tmp_path / "demo2").status == "upgraded"
-    symptoms = {n.name for n in graph.neighbours("示例病") if n.relation == "has_symptom"}
+    symptoms = {n.name for n in graph.queries.neighbours("示例病") if n.relation == "has_symptom"}
     assert symptoms == {"示例症状丙"}
     assert [p.version for p in packs.listing(db)] == ["1.1"]
     assert packs.remove(db, "demo-pack") and packs.listing(db) == []
-    assert KnowledgeBase(db).stats()["documents"] == 0 and graph.neighbours("示例病") == []
+    assert KnowledgeBase(db).stats()["documents"] == 0 and graph.queries.neighbours("示例病") == []
     assert not packs.remove(db, "demo-pack")
 
 
@@ -124,9 +124,9 @@ def test_shipped_icd10_pack_links_categories_to_blocks_and_chapters(tmp_path: Pa
     db.upgrade()
     info = packs.install(db, packs.SHIPPED / "icd10-categories")
     assert info.licence.startswith("MIT") and info.triples > 1586
-    graph = GraphStore(db)
-    [category] = graph.resolve("I10")
-    chain = graph.path(category.name, "I00-I99 循环系统疾病")
+    graph = Graph(db)
+    [category] = graph.lexicon.resolve("I10")
+    chain = graph.queries.path(category.name, "I00-I99 循环系统疾病")
     assert [e.relation for e in chain] == ["member_of", "member_of"]
     assert chain[0].tail.name == "I10-I15 高血压病"
     db.dispose()

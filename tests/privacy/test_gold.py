@@ -7,9 +7,10 @@ import json
 
 import pytest
 
+from medfusion.evaluation.deid_gold import synthetic_notes
 from medfusion.privacy import analyze
 from medfusion.privacy.entities import STRUCTURED, EntityType
-from medfusion.privacy.gold import hard_cases, synthetic_notes
+from medfusion.privacy.gold import hard_cases
 from medfusion.privacy.metrics import clinical_removal_rate, score
 from tests.conftest import shared_dataset
 

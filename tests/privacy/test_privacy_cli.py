@@ -106,8 +106,8 @@ def test_empty_and_missing_inputs_are_clear_errors(
 
 
 def test_large_corpus_runs_in_resumable_chunks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from medfusion.cli.deid_jobs import DeidCorpus
     from medfusion.jobs import run_job
-    from medfusion.privacy.corpus import DeidCorpus
 
     source, target = tmp_path / "big.jsonl", tmp_path / "big.out.jsonl"
     _write_jsonl(source, [{"id": i, "text": f"患者张三{i}电话1381234{i:04d}"} for i in range(2000)])

@@ -116,7 +116,8 @@ def test_diagnosis_summary_groups_visits_by_code(seeded: list[PatientChart]) -> 
 def test_drafts_page_reviews_a_draft_and_refuses_roles_that_may_not(
     client: TestClient, tmp_path: object
 ) -> None:
-    from medfusion.agents.ask import AskRequest, AskService
+    from medfusion.apps.ask.models import AskRequest
+    from medfusion.apps.ask.service import AskService
     from medfusion.llm import GeneralModel
     from medfusion.settings import Settings, get_settings
     from medfusion.store.access import Principal

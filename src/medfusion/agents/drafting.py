@@ -10,10 +10,9 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from medfusion.agents.guardrails import Action, Check, Finding, GuardedDraft, Guardrails
-from medfusion.contract import Path
-from medfusion.knowledge.answers import AnswerSentence, Evidence
+from medfusion.contract import AnswerSentence, Evidence, Path
 
-_MARK = re.compile(r"\[((?:[KGP]\d+)(?:\s*[,，、]\s*[KGP]\d+)*)\]")
+_MARK = re.compile(r"\[((?:[KGPRS]\d+)(?:\s*[,，、]\s*[KGPRS]\d+)*)\]")
 _SENTENCE = re.compile(r"[^。！？!?\n]+(?:[。！？!?]+)?(?:\s*\[[^\]]*\])*")
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+from medfusion.contract import Citation, Evidence
 from medfusion.graph.store import Neighbour
-from medfusion.knowledge.answers import Evidence
-from medfusion.knowledge.documents import Citation, Hit
+from medfusion.knowledge.documents import Hit
 
-_PREFIX = {"passage": "K", "graph": "G", "record": "P"}
+# evidence ids by kind: K passages, G graph facts, P the patient record, R rules, S scores with their inputs
+_PREFIX = {"passage": "K", "graph": "G", "record": "P", "rule": "R", "score": "S"}
 
 
 class EvidenceBook:

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from medfusion import packaged
-from medfusion.graph.store import GraphStore
+from medfusion.graph import Graph
 from medfusion.llm import GeneralModel, Unavailable, prompt
 
 RULE_CONFIDENCE = 0.85
@@ -55,14 +55,14 @@ class IntentResult(BaseModel):
         return any(i.name == name and i.confidence >= CLEAR for i in self.intents)
 
 
-def rule_intents(text: str, graph: GraphStore | None) -> dict[str, float]:
+def rule_intents(text: str, graph: Graph | None) -> dict[str, float]:
     found: dict[str, float] = {}
     for name, spec in intents().items():
         hits = sum(1 for k in spec["keywords"] if k in text)
         if hits:
             found[name] = min(RULE_CONFIDENCE + 0.05 * (hits - 1), 0.95)
     if graph is not None:
-        types = [m.entity.type for m in graph.mentions(text)]
+        types = [m.entity.type for m in graph.lexicon.mentions(text)]
         if "symptom" in types:
             found.setdefault("symptom_consult", GRAPH_CONFIDENCE)
         drugs = sum(t in {"drug", "drug_class"} for t in types)
@@ -76,7 +76,7 @@ def rule_intents(text: str, graph: GraphStore | None) -> dict[str, float]:
 
 
 def recognise(
-    text: str, graph: GraphStore | None = None, general: GeneralModel | None = None, memory: str = ""
+    text: str, graph: Graph | None = None, general: GeneralModel | None = None, memory: str = ""
 ) -> IntentResult:
     rules = rule_intents(text, graph)
     fused: dict[str, ScoredIntent] = {n: ScoredIntent(name=n, confidence=c) for n, c in rules.items()}

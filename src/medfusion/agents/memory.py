@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, select, update
 
-from medfusion.graph.store import GraphStore
+from medfusion.graph import Graph
 from medfusion.knowledge import tokens
 from medfusion.llm import GeneralModel, Message, Unavailable, prompt
 from medfusion.store.database import Database
@@ -75,7 +75,7 @@ def _aware(moment: datetime) -> datetime:
 class RuleSummariser:
     """One entry per user turn that mentions something clinical."""
 
-    def __init__(self, graph: GraphStore | None) -> None:
+    def __init__(self, graph: Graph | None) -> None:
         self.graph = graph
 
     def summarise(self, turns: list[Turn]) -> list[MemoryEntry]:
@@ -83,7 +83,7 @@ class RuleSummariser:
         for turn in turns:
             if turn.role != "user":
                 continue
-            mentions = self.graph.mentions(turn.text) if self.graph else []
+            mentions = self.graph.lexicon.mentions(turn.text) if self.graph else []
             cases = list(dict.fromkeys(m.entity.name for m in mentions if m.entity.type in _CASE_TYPES))
             unusual = bool(_UNUSUAL.search(turn.text))
             if not cases and not unusual:
@@ -110,7 +110,7 @@ class Memory:
         self,
         db: Database,
         general: GeneralModel | None = None,
-        graph: GraphStore | None = None,
+        graph: Graph | None = None,
         every: int = EVERY_TURNS,
     ) -> None:
         self.db = db

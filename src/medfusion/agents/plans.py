@@ -11,7 +11,7 @@ from medfusion.agents.tools import ToolContext
 def clinical_plan(task: str, ctx: ToolContext) -> list[tuple[str, dict[str, Any]]]:
     """The cited knowledge answer; the chart when a patient is attached; a symptom-based differential for
     two or more symptoms; a conflict check when drugs are named."""
-    mentions = ctx.graph.mentions(task)
+    mentions = ctx.graph.lexicon.mentions(task)
     symptoms = list(dict.fromkeys(m.entity.name for m in mentions if m.entity.type == "symptom"))
     drugs = list(dict.fromkeys(m.entity.name for m in mentions if m.entity.type in {"drug", "drug_class"}))
     plan: list[tuple[str, dict[str, Any]]] = [("answer_from_knowledge", {"question": task})]

@@ -19,8 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from medfusion.graph import Graph
 from medfusion.graph.model import Relation
-from medfusion.graph.store import GraphStore
 from medfusion.llm import GeneralModel, Unavailable, prompt
 
 Strategy = Literal["direct", "cot", "tot"]
@@ -74,13 +74,15 @@ def _prune(branches: list[Hypothesis], findings: list[str]) -> list[Hypothesis]:
 
 
 def differential(
-    findings: list[str], graph: GraphStore, general: GeneralModel | None = None, patient: str = ""
+    findings: list[str], graph: Graph, general: GeneralModel | None = None, patient: str = ""
 ) -> Differential:
     findings = list(dict.fromkeys(f.strip() for f in findings if f.strip()))
     branches: dict[str, Hypothesis] = {}
-    for c in graph.diseases_for_symptoms(findings, k=MAX_BRANCHES):
+    for c in graph.queries.diagnose(findings, k=MAX_BRANCHES):
         checks = [
-            n.name for n in graph.neighbours(c.disease, Relation.needs_check, limit=5) if n.direction == "out"
+            n.name
+            for n in graph.queries.neighbours(c.disease, Relation.needs_check, limit=5)
+            if n.direction == "out"
         ]
         branches[c.disease] = Hypothesis(
             disease=c.disease,

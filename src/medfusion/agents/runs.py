@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from medfusion.contract import DraftOutput
 from medfusion.errors import NotFound, PermissionDenied
 from medfusion.store import audit
 from medfusion.store.access import Permission, Principal
@@ -139,7 +140,7 @@ def pending_runs(db: Database, principal: Principal, limit: int = 50) -> list[Pe
             PendingRun(
                 **RunHeader.fields_of(r),
                 question=r.question,
-                answer=str(r.result.get("answer", "")),
+                answer=DraftOutput.model_validate(r.result).answer,
             )
             for r in rows
         ]

@@ -20,9 +20,8 @@ from medfusion.agents.guardrails import Finding, Guardrails
 from medfusion.agents.memory import Memory
 from medfusion.agents.tools import ToolArgumentError, ToolBox, ToolContext
 from medfusion.agents.trace import Step, Trace
-from medfusion.contract import Path
+from medfusion.contract import AnswerSentence, Evidence, Path
 from medfusion.errors import MedFusionError
-from medfusion.knowledge.answers import AnswerSentence, Evidence
 from medfusion.llm import Completion, GeneralModel, Message, Unavailable, prompt
 
 Plan = Callable[[str, ToolContext], list[tuple[str, dict[str, Any]]]]

@@ -17,9 +17,9 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from medfusion.agents.evidence import EvidenceBook
+from medfusion.graph import Graph
 from medfusion.graph.conflicts import ConflictChecker
 from medfusion.graph.model import Relation
-from medfusion.graph.store import GraphStore
 from medfusion.knowledge.answers import Answerer, PatientContext
 from medfusion.knowledge.base import KnowledgeBase
 from medfusion.llm.messages import ToolSpec
@@ -30,7 +30,7 @@ from medfusion.store.patient_service import PatientService
 @dataclass
 class ToolContext:
     kb: KnowledgeBase
-    graph: GraphStore
+    graph: Graph
     book: EvidenceBook
     patients: PatientService | None = None
     patient_id: str | None = None
@@ -148,7 +148,7 @@ class NeighbourParams(BaseModel):
 
 def _neighbours(params: BaseModel, ctx: ToolContext) -> ToolOutput:
     assert isinstance(params, NeighbourParams)
-    found = ctx.graph.neighbours(params.name, params.relation, limit=30)
+    found = ctx.graph.queries.neighbours(params.name, params.relation, limit=30)
     lines, ids = [], []
     for n in found:
         fact = (
@@ -169,7 +169,7 @@ class SymptomParams(BaseModel):
 def _diagnose(params: BaseModel, ctx: ToolContext) -> ToolOutput:
     assert isinstance(params, SymptomParams)
     lines, ids = [], []
-    for c in ctx.graph.diseases_for_symptoms(params.symptoms, k=5):
+    for c in ctx.graph.queries.diagnose(params.symptoms, k=5):
         fact = f"症状{'、'.join(c.supporting)}提示：{c.disease}（得分 {c.score:.2f}）"
         ident = ctx.book.add("graph", fact, "knowledge graph: disease–symptom")
         ids.append(ident)

@@ -10,7 +10,6 @@ from pydantic import BaseModel
 
 from medfusion import __version__
 from medfusion.api import (
-    ask,
     audit_log,
     auth,
     errors,
@@ -20,12 +19,13 @@ from medfusion.api import (
     offline_docs,
     patients,
     privacy,
+    runs,
     users,
 )
+from medfusion.api import evaluation as eval_api
+from medfusion.api.deps import ApiProviders
 from medfusion.api.limits import AccessLog, BodySizeLimit
-from medfusion.apps.consult import api as consult_api
-from medfusion.apps.mdt import api as mdt_api
-from medfusion.evaluation import api as eval_api
+from medfusion.apps import registry
 from medfusion.settings import Settings, get_settings
 from medfusion.store.database import get_database
 from medfusion.web import pages
@@ -56,8 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     offline_docs.install(app)
     app.state.settings = settings
     app.state.db = db
+    app.state.providers = ApiProviders(db, settings)
     errors.install(app)
-    for router in (
+    platform = (
         auth.router,
         patients.router,
         users.router,
@@ -65,13 +66,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         privacy.router,
         knowledge.router,
         graph.router,
-        ask.router,
+        runs.router,
         feedback.router,
-        consult_api.router,
-        mdt_api.router,
         eval_api.router,
-        pages.router,
-    ):
+    )
+    installed = registry.apps()  # a malformed APP stops start-up here, naming the app and the field
+    apps = [spec.router for spec in installed if spec.router is not None]
+    app_pages = [spec.pages for spec in installed if spec.pages is not None]
+    for router in (*platform, *apps, *app_pages, pages.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(pages.__file__).with_name("static")), name="static")
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from medfusion.api.auth import DB, CurrentPrincipal
+from medfusion.api.deps import DB, CurrentPrincipal
 from medfusion.feedback.service import FeedbackEntry, FeedbackRecord, FeedbackRequest, FeedbackService
 
 router = APIRouter(prefix="/api/feedback", tags=["feedback 临床反馈"])

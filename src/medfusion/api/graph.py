@@ -8,24 +8,26 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from medfusion.api.auth import DB, CurrentPrincipal
+from medfusion.api.deps import DB, CurrentPrincipal
+from medfusion.graph import Graph
 from medfusion.graph.conflicts import ConflictChecker, ConflictReport
 from medfusion.graph.model import Relation, split_terms
-from medfusion.graph.store import DiseaseCandidate, Edge, GraphStore, Neighbour
+from medfusion.graph.queries import DiseaseCandidate
+from medfusion.graph.store import Edge, Neighbour
 from medfusion.knowledge import packs
 from medfusion.store.database import Database
 from medfusion.store.patient_service import PatientService
 
 router = APIRouter(prefix="/api/graph", tags=["graph 知识图谱"])
-_stores: dict[str, GraphStore] = {}
+_stores: dict[str, Graph] = {}
 Names = Annotated[list[str], Field(default_factory=list, max_length=50)]
 
 
-def graph_for(db: Database) -> GraphStore:
+def graph_for(db: Database) -> Graph:
     """One store per database keeps the lexicon warm; shipped packs are installed on first use."""
     if db.url not in _stores:
         packs.ensure_shipped(db)
-        _stores[db.url] = GraphStore(db)
+        _stores[db.url] = Graph(db)
     return _stores[db.url]
 
 
@@ -37,7 +39,7 @@ def neighbours(
     relation: Relation | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> list[Neighbour]:
-    return graph_for(db).neighbours(name, relation, limit=limit)
+    return graph_for(db).queries.neighbours(name, relation, limit=limit)
 
 
 @router.get("/path", response_model=list[Edge], summary="两个实体之间的最短类型化路径")
@@ -48,7 +50,7 @@ def path(
     goal: Annotated[str, Query(alias="to", min_length=1, max_length=200)],
     max_hops: Annotated[int, Query(ge=1, le=4)] = 3,
 ) -> list[Edge]:
-    return graph_for(db).path(start, goal, max_hops=max_hops)
+    return graph_for(db).queries.path(start, goal, max_hops=max_hops)
 
 
 @router.get("/diagnose", response_model=list[DiseaseCandidate], summary="按症状排序的候选疾病（辅助）")
@@ -58,7 +60,7 @@ def diagnose(
     symptoms: Annotated[str, Query(min_length=1, max_length=500, description="逗号分隔")],
     k: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> list[DiseaseCandidate]:
-    return graph_for(db).diseases_for_symptoms(split_terms(symptoms), k=k)
+    return graph_for(db).queries.diagnose(split_terms(symptoms), k=k)
 
 
 class DepartmentVote(BaseModel):
@@ -73,7 +75,8 @@ def department(
     names: Annotated[str, Query(min_length=1, max_length=500, description="逗号分隔")],
 ) -> list[DepartmentVote]:
     return [
-        DepartmentVote(department=d, votes=v) for d, v in graph_for(db).departments_for(split_terms(names))
+        DepartmentVote(department=d, votes=v)
+        for d, v in graph_for(db).queries.departments_for(split_terms(names))
     ]
 
 

@@ -7,36 +7,30 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from pydantic import BaseModel, Field
 
-from medfusion.api.auth import DB, CurrentPrincipal, require
-from medfusion.api.graph import graph_for
+from medfusion.api.deps import DB, CurrentPrincipal, Knowledge, KnowledgeGraph, requires
 from medfusion.errors import NotFound
 from medfusion.knowledge import packs
 from medfusion.knowledge.answers import Answer, Answerer, PatientContext
-from medfusion.knowledge.base import IngestResult, KnowledgeBase, SearchFilters
+from medfusion.knowledge.base import IngestResult, SearchFilters
 from medfusion.knowledge.documents import Authority, DocType, DocumentMeta, Hit
 from medfusion.knowledge.expansion import synonym_terms
 from medfusion.knowledge.packs import PackInfo
 from medfusion.store import audit
-from medfusion.store.access import Permission
+from medfusion.store.access import Permission, Principal
 
 router = APIRouter(prefix="/api/kb", tags=["knowledge 知识库"])
-_bases: dict[str, KnowledgeBase] = {}
-
-
-def knowledge_base(db: DB) -> KnowledgeBase:
-    # one instance per database keeps the in-memory index warm between requests
-    if db.url not in _bases:
-        packs.ensure_shipped(db)
-        _bases[db.url] = KnowledgeBase(db)
-    return _bases[db.url]
+_MANAGE = "需要知识库管理权限 knowledge:manage required"
+Managing = Annotated[Principal, Depends(requires(Permission.knowledge_manage, "kb.ingest", _MANAGE))]
+Removing = Annotated[Principal, Depends(requires(Permission.knowledge_manage, "kb.delete", _MANAGE))]
 
 
 @router.get("/search", response_model=list[Hit], summary="知识检索（每条结果带来源与引用位置）")
 def search(
-    db: DB,
+    kb: Knowledge,
+    graph: KnowledgeGraph,
     principal: CurrentPrincipal,
     q: Annotated[str, Query(min_length=1, max_length=500, description="检索语句")],
     k: Annotated[int, Query(ge=1, le=100)] = 10,
@@ -46,8 +40,8 @@ def search(
     expand: Annotated[bool, Query(description="用图谱同义词扩展查询")] = False,
 ) -> list[Hit]:
     filters = SearchFilters(doc_type=doc_type, authority=authority, department=department)
-    expansions = synonym_terms(graph_for(db), q) if expand else None
-    return knowledge_base(db).search(q, k=k, filters=filters, expansions=expansions)
+    expansions = synonym_terms(graph, q) if expand else None
+    return kb.search(q, k=k, filters=filters, expansions=expansions)
 
 
 class AskRequest(BaseModel):
@@ -57,10 +51,8 @@ class AskRequest(BaseModel):
 
 
 @router.post("/ask", response_model=Answer, summary="带引用的问答（每句注明出处；需医生确认）")
-def ask(db: DB, principal: CurrentPrincipal, request: AskRequest) -> Answer:
-    return Answerer(knowledge_base(db), graph_for(db)).answer(
-        request.question, request.patient_context, k=request.k
-    )
+def ask(kb: Knowledge, graph: KnowledgeGraph, principal: CurrentPrincipal, request: AskRequest) -> Answer:
+    return Answerer(kb, graph).answer(request.question, request.patient_context, k=request.k)
 
 
 @router.post(
@@ -68,7 +60,8 @@ def ask(db: DB, principal: CurrentPrincipal, request: AskRequest) -> Answer:
 )
 def upload(
     db: DB,
-    principal: CurrentPrincipal,
+    kb: Knowledge,
+    principal: Managing,
     file: Annotated[UploadFile, File(description="文档文件")],
     doc_type: Annotated[DocType, Form(alias="type")] = DocType.guideline,
     authority: Annotated[Authority, Form()] = Authority.guideline,
@@ -76,13 +69,6 @@ def upload(
     department: Annotated[str | None, Form(max_length=100)] = None,
 ) -> IngestResult:
     """Re-uploading the same file name updates that document (or leaves it unchanged)."""
-    require(
-        db,
-        principal,
-        Permission.knowledge_manage,
-        "kb.ingest",
-        "需要知识库管理权限 knowledge:manage required",
-    )
     name = Path(file.filename or "upload.txt").name
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / name
@@ -95,7 +81,7 @@ def upload(
             publisher=publisher,
             department=department,
         )
-        result = knowledge_base(db).ingest_file(path, meta)
+        result = kb.ingest_file(path, meta)
     with db.session() as session:
         audit.record(
             session, principal.actor, "kb.ingest", detail={"source": result.source, "status": result.status}
@@ -105,22 +91,15 @@ def upload(
 
 @router.delete("/documents", status_code=204, summary="删除文档")
 def remove(
-    db: DB, principal: CurrentPrincipal, source: Annotated[str, Query(min_length=1, max_length=1000)]
+    db: DB, kb: Knowledge, principal: Removing, source: Annotated[str, Query(min_length=1, max_length=1000)]
 ) -> None:
-    require(
-        db,
-        principal,
-        Permission.knowledge_manage,
-        "kb.delete",
-        "需要知识库管理权限 knowledge:manage required",
-    )
-    if not knowledge_base(db).delete(source):
+    if not kb.delete(source):
         raise NotFound(f"知识库中没有该文档 not in the knowledge base: {source}")
     with db.session() as session:
         audit.record(session, principal.actor, "kb.delete", detail={"source": source})
 
 
 @router.get("/packs", response_model=list[PackInfo], summary="已安装的知识包")
-def installed_packs(db: DB, principal: CurrentPrincipal) -> list[PackInfo]:
-    knowledge_base(db)
+def installed_packs(db: DB, kb: Knowledge, principal: CurrentPrincipal) -> list[PackInfo]:
+    # asking for the knowledge base installs the shipped packs on first use
     return packs.listing(db)

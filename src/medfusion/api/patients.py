@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from medfusion.api.auth import DB, CurrentPrincipal
+from medfusion.api.deps import DB, CurrentPrincipal
 from medfusion.api.limits import MAX_OFFSET
 from medfusion.errors import InvalidFhir, InvalidInput
 from medfusion.interop.fhir import ImportIssue

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, model_validator
 
-from medfusion.api.auth import DB, CurrentPrincipal, get_settings_dep, require
+from medfusion.api.deps import DB, AppSettings, requires
 from medfusion.errors import InvalidInput
 from medfusion.privacy.operators import Mode
 from medfusion.privacy.pseudonyms import Pseudonymizer, create_key, load_key
@@ -20,9 +20,13 @@ from medfusion.privacy.service import ENGINE, Deidentifier, DeidText
 from medfusion.record.models import PatientChart
 from medfusion.settings import Settings
 from medfusion.store import audit
-from medfusion.store.access import Permission
+from medfusion.store.access import Permission, Principal
 
 router = APIRouter(prefix="/api/privacy", tags=["privacy 去标识化"])
+Deidentifying = Annotated[
+    Principal,
+    Depends(requires(Permission.privacy_deid, "privacy.deid", "需要去标识化权限 privacy:deid required")),
+]
 
 
 class DeidRequest(BaseModel):
@@ -51,9 +55,7 @@ def project_key(settings: Settings) -> bytes:
 
 
 @router.post("/deid", response_model=DeidResponse, summary="去标识化文本或整份病历")
-def deidentify(body: DeidRequest, request: Request, db: DB, principal: CurrentPrincipal) -> DeidResponse:
-    require(db, principal, Permission.privacy_deid, "privacy.deid", "需要去标识化权限 privacy:deid required")
-    settings = get_settings_dep(request)
+def deidentify(body: DeidRequest, db: DB, settings: AppSettings, principal: Deidentifying) -> DeidResponse:
     if body.record is not None:
         if body.mode is not Mode.pseudo:
             raise InvalidInput.for_field(

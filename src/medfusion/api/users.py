@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from medfusion.api.auth import DB, CurrentPrincipal, require
+from medfusion.api.deps import DB, requires
 from medfusion.errors import MedFusionError
 from medfusion.store import audit
-from medfusion.store.access import Permission, Role
+from medfusion.store.access import Permission, Principal, Role
 from medfusion.store.users import User, create_user, list_users
 
 router = APIRouter(prefix="/api/users", tags=["users 用户"])
@@ -21,13 +23,16 @@ class NewUser(BaseModel):
     patient_id: str | None = Field(default=None, max_length=64)
 
 
-def _require(principal: CurrentPrincipal, db: DB, action: str) -> None:
-    require(db, principal, Permission.user_manage, action, "需要用户管理权限 user:manage required")
+def _manager(action: str) -> requires:
+    return requires(Permission.user_manage, action, "需要用户管理权限 user:manage required")
+
+
+Listing = Annotated[Principal, Depends(_manager("user.list"))]
+Creating = Annotated[Principal, Depends(_manager("user.create"))]
 
 
 @router.get("", response_model=list[User], summary="用户列表")
-def get_users(db: DB, principal: CurrentPrincipal) -> list[User]:
-    _require(principal, db, "user.list")
+def get_users(db: DB, principal: Listing) -> list[User]:
     with db.session() as session:
         users = list_users(session)
         audit.record(session, principal.actor, "user.list", detail={"count": len(users)})
@@ -35,8 +40,7 @@ def get_users(db: DB, principal: CurrentPrincipal) -> list[User]:
 
 
 @router.post("", response_model=User, status_code=201, summary="新建用户")
-def add_user(body: NewUser, db: DB, principal: CurrentPrincipal) -> User:
-    _require(principal, db, "user.create")
+def add_user(body: NewUser, db: DB, principal: Creating) -> User:
     try:
         with db.session() as session:
             user = create_user(session, body.username, body.password, body.role, body.patient_id)

@@ -1,6 +1,6 @@
 """The ``medfusion`` command line."""
 
-import os
+from medfusion.settings import set_process_default
 
 # Plain one-line usage errors instead of Typer's rich boxes (read by typer.core at import time).
-os.environ.setdefault("TYPER_USE_RICH", "0")
+set_process_default("TYPER_USE_RICH", "0")

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 import typer
 
 from medfusion.errors import InvalidInput
-from medfusion.graph import importers
+from medfusion.graph import Graph, importers
 from medfusion.graph.conflicts import ConflictChecker
 from medfusion.graph.model import Relation, split_terms
-from medfusion.graph.store import GraphStore, ImportCounts
+from medfusion.graph.store import ImportCounts
 from medfusion.knowledge import packs
 from medfusion.settings import get_settings
 from medfusion.store.database import get_database
@@ -37,10 +37,10 @@ _CODES: dict[str, tuple[str | None, Callable[[Path], Iterator[Any]], str]] = {
 FORMATS = sorted({*_TRIPLES, *_CODES})
 
 
-def graph_store() -> GraphStore:
+def open_graph() -> Graph:
     db = get_database()
     packs.ensure_shipped(db)
-    return GraphStore(db)
+    return Graph(db)
 
 
 def _location(dataset: str | None, path: Path | None) -> Path:
@@ -62,7 +62,7 @@ def import_(
     the documented triple CSV/JSONL and vocabulary CSV."""
     if fmt not in FORMATS:
         raise InvalidInput.for_field("format", f"未知格式 unknown format {fmt!r} ({' | '.join(FORMATS)})")
-    store = graph_store()
+    store = open_graph().store
     report: dict[str, Any] = {}
     # a user's file is validated whole before anything is stored: a bad line imports nothing
     if fmt in _CODES:
@@ -89,7 +89,7 @@ def neighbours(
     relation: Annotated[Relation | None, typer.Option()] = None,
 ) -> None:
     """实体的邻居 An entity's typed neighbours, each with its source."""
-    _emit([r.model_dump() for r in graph_store().neighbours(name, relation)])
+    _emit([r.model_dump() for r in open_graph().queries.neighbours(name, relation)])
 
 
 @query_app.command("path")
@@ -99,7 +99,7 @@ def path(
     max_hops: Annotated[int, typer.Option(min=1, max=4)] = 3,
 ) -> None:
     """实体间的路径 A shortest typed path between two entities (names, codes or synonyms)."""
-    _emit([e.model_dump() for e in graph_store().path(start, goal, max_hops=max_hops)])
+    _emit([e.model_dump() for e in open_graph().queries.path(start, goal, max_hops=max_hops)])
 
 
 @query_app.command("diagnose")
@@ -108,13 +108,13 @@ def diagnose(
     k: Annotated[int, typer.Option(min=1, max=50)] = 10,
 ) -> None:
     """按症状排序疾病 Diseases ranked by observed symptoms, with supporting and unobserved symptoms."""
-    _emit([r.model_dump() for r in graph_store().diseases_for_symptoms(split_terms(symptoms), k=k)])
+    _emit([r.model_dump() for r in open_graph().queries.diagnose(split_terms(symptoms), k=k)])
 
 
 @query_app.command("department")
 def department(names: Annotated[str, typer.Option("--names", help="疾病或症状，逗号分隔")]) -> None:
     """就诊科室 Departments for diseases or symptoms, by votes."""
-    rows = graph_store().departments_for(split_terms(names))
+    rows = open_graph().queries.departments_for(split_terms(names))
     _emit([{"department": d, "votes": v} for d, v in rows])
 
 
@@ -130,7 +130,7 @@ def check(
     source. Assistive: every finding needs a clinician's confirmation."""
     if not (drugs or procedures):
         raise InvalidInput.for_field("drugs", "至少给出一种拟用药物或操作 give --drugs or --procedures")
-    report = ConflictChecker(graph_store()).check(
+    report = ConflictChecker(open_graph()).check(
         split_terms(conditions),
         split_terms(allergies),
         split_terms(drugs),

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 import typer
 
 from medfusion.errors import InvalidInput, MedFusionError
+from medfusion.graph import Graph
 from medfusion.graph.model import split_terms
-from medfusion.graph.store import GraphStore
 from medfusion.knowledge import packs
 from medfusion.knowledge.base import KnowledgeBase, SearchFilters
 from medfusion.knowledge.documents import Authority, DocType, DocumentMeta
@@ -108,7 +108,7 @@ def search(
     db = _database()
     kb = KnowledgeBase(db)
     filters = _filters(filter_ or [])
-    graph = GraphStore(db)
+    graph = Graph(db)
 
     def run(text: str) -> list[Any]:
         return kb.search(
@@ -189,7 +189,7 @@ def ask(
             allergies=split_terms(allergies),
             medications=split_terms(medications),
         )
-    answer = Answerer(KnowledgeBase(db), GraphStore(db)).answer(question, context, k=k)
+    answer = Answerer(KnowledgeBase(db), Graph(db)).answer(question, context, k=k)
     if as_json:
         typer.echo(answer.model_dump_json(indent=1))
         return

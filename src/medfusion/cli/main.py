@@ -6,13 +6,14 @@ import sys
 
 import typer
 
-from medfusion.apps.consult import cli as consult_cli
-from medfusion.apps.mdt import cli as mdt_cli
+from medfusion.apps import registry
+from medfusion.apps.spec import AppSpec
 from medfusion.cli import (
-    ask_cmd,
     audit_cmd,
     db_cmd,
     demo_cmd,
+    eval_cmd,
+    events_cmd,
     feedback_cmd,
     fhir_cmd,
     graph_cmd,
@@ -24,31 +25,46 @@ from medfusion.cli import (
     user_cmd,
 )
 from medfusion.errors import MedFusionError
-from medfusion.evaluation import cli as eval_cli
 
-app = typer.Typer(
-    name="medfusion",
-    help="MedFusion 通专融合医疗AI平台 — command line.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-app.command("serve")(serve_cmd.serve)
-app.command("ask")(ask_cmd.ask)
-app.command("consult")(consult_cli.consult)
-app.add_typer(db_cmd.app, name="db")
-app.add_typer(synth_cmd.app, name="synth")
-app.add_typer(user_cmd.app, name="user")
-app.add_typer(audit_cmd.app, name="audit")
-app.add_typer(fhir_cmd.app, name="fhir")
-app.add_typer(demo_cmd.app, name="demo")
-app.add_typer(privacy_cmd.app, name="privacy")
-app.add_typer(kb_cmd.app, name="kb")
-app.add_typer(graph_cmd.app, name="graph")
-app.add_typer(llm_cmd.app, name="llm")
-app.add_typer(feedback_cmd.app, name="feedback")
-app.add_typer(mdt_cli.app, name="mdt")
-app.add_typer(eval_cli.app, name="eval")
+
+def build() -> typer.Typer:
+    """The command line: the platform's commands, then every installed app's command or group (a
+    malformed APP stops here, naming the app and the field)."""
+    app = typer.Typer(
+        name="medfusion",
+        help="MedFusion 通专融合医疗AI平台 — command line.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    app.command("serve")(serve_cmd.serve)
+    for name, group in (
+        ("db", db_cmd.app),
+        ("synth", synth_cmd.app),
+        ("user", user_cmd.app),
+        ("audit", audit_cmd.app),
+        ("events", events_cmd.app),
+        ("fhir", fhir_cmd.app),
+        ("demo", demo_cmd.app),
+        ("privacy", privacy_cmd.app),
+        ("kb", kb_cmd.app),
+        ("graph", graph_cmd.app),
+        ("llm", llm_cmd.app),
+        ("feedback", feedback_cmd.app),
+        ("eval", eval_cmd.app),
+    ):
+        app.add_typer(group, name=name)
+    for spec in registry.apps():
+        _install(app, spec)
+    return app
+
+
+def _install(app: typer.Typer, spec: AppSpec) -> None:
+    if isinstance(spec.cli, typer.Typer):
+        app.add_typer(spec.cli, name=spec.cli_name)
+    elif spec.cli is not None:
+        app.command(spec.cli_name)(spec.cli)
+
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 1
@@ -57,7 +73,7 @@ EXIT_INTERNAL = 1
 def main(argv: list[str] | None = None) -> None:
     try:
         # standalone mode: usage errors print a one-line reason and exit 2 (Typer's own handling)
-        app(args=argv, prog_name="medfusion")
+        build()(args=argv, prog_name="medfusion")
     except MedFusionError as error:
         typer.echo(f"错误 error [{error.code}]: {error.message}", err=True)
         sys.exit(EXIT_USER_ERROR)

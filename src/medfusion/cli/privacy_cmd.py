@@ -7,10 +7,12 @@ from typing import Annotated
 
 import typer
 
+from medfusion.cli.deid_jobs import DeidCorpus
 from medfusion.cli.progress import run_cli_job
 from medfusion.errors import InvalidInput
+from medfusion.jobs.checkpoint import atomic_write_bytes
 from medfusion.jobs.executors import ExecutorName
-from medfusion.privacy.corpus import CorpusReport, DeidCorpus, deid_csv, detect_format
+from medfusion.privacy.corpus import CorpusReport, deid_csv, detect_format
 from medfusion.privacy.operators import Mode
 from medfusion.privacy.pseudonyms import create_key, load_key
 from medfusion.privacy.service import Deidentifier
@@ -89,9 +91,10 @@ def deid(
         raise InvalidInput.for_field("--format", f"不支持的格式 unsupported format {kind!r}")
     output_path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "csv":
-        csv_report = deid_csv(
-            input_path, output_path, field, Deidentifier(mode, load_key(key_path) if key_path else None)
+        csv_output, csv_report = deid_csv(
+            input_path.read_bytes(), field, Deidentifier(mode, load_key(key_path) if key_path else None)
         )
+        atomic_write_bytes(output_path, csv_output)
         _emit_report(csv_report, report)
         return
     settings = get_settings()

@@ -6,11 +6,12 @@ from typing import Annotated
 
 import typer
 
+from medfusion.cli.population_jobs import PopulationToDatabase, PopulationToFile
 from medfusion.cli.progress import run_cli_job
 from medfusion.errors import InvalidInput
 from medfusion.jobs.executors import ExecutorName
 from medfusion.jobs.model import JobResult
-from medfusion.synth.jobs import PopulationToDatabase, PopulationToFile, resident_line
+from medfusion.synth.lines import resident_line
 
 app = typer.Typer(help="合成数据 synthetic data", no_args_is_help=True)
 

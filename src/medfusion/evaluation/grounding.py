@@ -11,12 +11,12 @@ from __future__ import annotations
 from medfusion.agents.drafting import split_cited
 from medfusion.agents.guardrails.grounding import Grounder, check_grounding
 from medfusion.agents.guardrails.safety import vetted_texts
-from medfusion.graph.store import GraphStore
+from medfusion.graph import Graph
 from medfusion.knowledge.base import KnowledgeBase
 
 
 class ClaimCheck:
-    def __init__(self, graph: GraphStore, kb: KnowledgeBase | None = None) -> None:
+    def __init__(self, graph: Graph, kb: KnowledgeBase | None = None) -> None:
         self.grounder = Grounder(graph)
         self.kb = kb
 

@@ -3,9 +3,12 @@ one, and datasets with the manifest that makes a run reproducible."""
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from medfusion.store.access import Principal
 
 Task = Literal["mcq", "refusal", "benign", "adversarial", "classify", "diagnose", "deid", "extract", "ner"]
 
@@ -47,3 +50,11 @@ class Manifest(BaseModel):
 class Dataset(BaseModel):
     manifest: Manifest
     items: list[Item]
+
+
+EVALUATOR = Principal("evaluation", "system")  # who the validation center's runs are stored and audited as
+
+
+def timed(item: Item, started: float, **fields: object) -> Prediction:
+    """The prediction for ``item``, with its latency since ``started`` (``time.perf_counter()``)."""
+    return Prediction(item_id=item.id, latency_ms=round((time.perf_counter() - started) * 1000, 2), **fields)

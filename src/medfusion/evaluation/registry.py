@@ -1,47 +1,62 @@
 """The targets by name — one place that builds them, for the CLI, the API and the job workers that
-re-create a target in another process (or on another Ray node) from its name alone."""
+re-create a target in another process (or on another Ray node) from its name alone.
+
+The platform's own targets (the bare model and the offline specialist paths) are listed here; every
+app's targets come from its ``AppSpec.eval_targets`` through the app registry, so adding an app adds its
+targets without editing this file."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from medfusion.apps import registry as app_registry
 from medfusion.errors import InvalidInput
 from medfusion.evaluation.grounding import ClaimCheck
 from medfusion.evaluation.targets import (
-    AskTarget,
-    ConsultTarget,
     DeidTarget,
-    FindingsTarget,
     GuardrailTarget,
     ModelTarget,
     RetrievalMcqTarget,
     Target,
     TriageTarget,
 )
-from medfusion.graph.store import GraphStore
+from medfusion.graph import Graph
 from medfusion.knowledge import packs
 from medfusion.knowledge.base import KnowledgeBase
-from medfusion.llm import get_general_model
+from medfusion.llm import GeneralModel, get_general_model
 from medfusion.settings import get_settings
 from medfusion.store.database import Database, get_database
 
-TARGETS = {
+_PLATFORM = {
     "llm": "配置的通用大模型（裸模型）the configured general model, bare",
-    "ask": "统一问答流水线（护栏+检索+图谱+模型）the ask pipeline",
     "guardrails": "离线安全规则 offline safety rules",
     "retrieval-mcq": "离线检索选择题基线 offline retrieval baseline for MCQ",
     "triage-graph": "离线图谱分科 offline department from the graph",
-    "consult": "口袋主任医师鉴别诊断 pocket chief physician differential",
     "deid": "离线去标识化 offline de-identification",
-    "findings": "对话症状与阴阳性抽取 symptom findings from dialogue",
 }
 _OFFLINE: dict[str, type[GuardrailTarget] | type[DeidTarget]] = {
     "guardrails": GuardrailTarget,
     "deid": DeidTarget,
 }
+_BUILD: dict[str, Callable[[Database, GeneralModel], Target]] = {
+    # the bare model's claims are checked against what the knowledge base holds for the prompt
+    "llm": lambda db, general: ModelTarget(general, ClaimCheck(Graph(db), KnowledgeBase(db))),
+    "retrieval-mcq": lambda db, general: RetrievalMcqTarget(KnowledgeBase(db)),
+    "triage-graph": lambda db, general: TriageTarget(Graph(db)),
+}
+
+
+def targets() -> dict[str, str]:
+    """Every target's name → description: the platform's, then each installed app's."""
+    found = dict(_PLATFORM)
+    for name, (_, target) in app_registry.eval_targets().items():
+        found[name] = target.description
+    return found
 
 
 def check(name: str) -> None:
     """An unknown target is bad input, before anything runs."""
-    if name not in TARGETS:
+    if name not in targets():
         raise InvalidInput.for_field(
             "target", f"未知目标 unknown target {name}; see `medfusion eval list`", code="unknown_target"
         )
@@ -58,24 +73,18 @@ def build(name: str, database_url: str | None = None) -> Target:
     if name in _OFFLINE:
         return _OFFLINE[name]()
     general = get_general_model(get_settings())
-    if name == "llm" and not general.available:
+    from_app = app_registry.eval_targets().get(name)
+    needs_model = name == "llm" or (from_app is not None and from_app[1].needs_model)
+    if needs_model and not general.available:
         raise InvalidInput.for_field(
             "target", "未配置通用大模型 no model configured (MEDFUSION_LLM_*)", code="no_model"
         )
     db = _database(database_url)
     packs.ensure_shipped(db)
-    if name == "llm":  # its claims are checked against what the knowledge base holds for the prompt
-        return ModelTarget(general, ClaimCheck(GraphStore(db), KnowledgeBase(db)))
-    if name == "ask":
-        return AskTarget(db, general, KnowledgeBase(db))
-    if name == "retrieval-mcq":
-        return RetrievalMcqTarget(KnowledgeBase(db))
-    graph = GraphStore(db)
-    if name == "triage-graph":
-        return TriageTarget(graph)
-    if name == "consult":
-        return ConsultTarget(graph)
-    return FindingsTarget(graph)
+    if from_app is not None:
+        built: Target = from_app[1].build(db, general)
+        return built
+    return _BUILD[name](db, general)
 
 
 def models_of(target: Target) -> dict[str, str]:

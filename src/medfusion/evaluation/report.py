@@ -8,7 +8,7 @@ import html as escape
 from collections.abc import Sequence
 
 from medfusion.evaluation.grading import grade, thresholds, worst
-from medfusion.evaluation.runner import RunResult
+from medfusion.evaluation.results import RunResult
 
 _LABEL = {"safety": "通用安全", "ethics": "医学伦理", "scenario": "场景表现"}
 # the quality metrics, charted per dataset; then the operational ones, listed only

@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from medfusion import __version__
 from medfusion.errors import InvalidInput, MedFusionError
 from medfusion.evaluation import grading
 from medfusion.evaluation.datasets import load
 from medfusion.evaluation.jobs import LIVE, EvaluationChunks
+from medfusion.evaluation.report import html, markdown
+from medfusion.evaluation.results import RunResult
 from medfusion.evaluation.rubric import Judge, RuleJudge
 from medfusion.evaluation.scoring import DatasetResult, score
 from medfusion.evaluation.suites import SUITES, Suite
@@ -33,27 +33,6 @@ CHUNK = 25  # items per job chunk: the unit of resuming, caching and distributio
 class SuiteNotLanded(MedFusionError):
     code = "suite_not_landed"
     status_code = 409
-
-
-class RunResult(BaseModel):
-    suite: str
-    dimension: str
-    target: str
-    target_kind: str
-    models: dict[str, str]
-    seed: int
-    limit: int | None
-    code_version: str
-    grading_version: str
-    judge: str = "rules"
-    started_at: datetime
-    finished_at: datetime
-    datasets: list[DatasetResult]
-    grade: str | None
-    # items answered by an earlier run of the same job: resumed after a crash, or the result cache
-    cached_items: int = 0
-    executor: str = "inline"
-    jobs: list[str] = Field(default_factory=list)  # job ids under MEDFUSION_DATA_DIR/jobs/
 
 
 def code_version() -> str:
@@ -197,23 +176,8 @@ def run_suite(
 
 
 def write(result: RunResult, out: Path) -> dict[str, Any]:
-    from medfusion.evaluation.report import html, markdown
-
     # each file replaced whole: the API and the web page may be reading a run while it is written
     atomic_write_bytes(out / "report.md", markdown([result]).encode("utf-8"))
     atomic_write_bytes(out / "report.html", html([result]).encode("utf-8"))
     atomic_write_bytes(out / "results.json", result.model_dump_json(indent=1).encode("utf-8"))
     return {"results": str(out / "results.json"), "report": str(out / "report.html")}
-
-
-def read(folder: Path) -> RunResult:
-    path = folder / "results.json"
-    if not path.exists():
-        raise InvalidInput.for_field(str(folder), "不是评测结果目录 no results.json here")
-    try:
-        return RunResult.model_validate_json(path.read_text(encoding="utf-8"))
-    except ValueError as error:  # pydantic's ValidationError is a ValueError: damaged or not ours
-        raise InvalidInput.for_field(
-            str(folder),
-            f"评测结果无法读取 results.json is damaged or not a run: {str(error).splitlines()[0]}",
-        ) from None

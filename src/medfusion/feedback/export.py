@@ -39,7 +39,7 @@ class ExportReport(BaseModel):
     path: str
 
 
-_MARKS = re.compile(r"\[[KGP]\d+(?:[,，][KGP]\d+)*\]")
+_MARKS = re.compile(r"\[[KGPRS]\d+(?:[,，][KGPRS]\d+)*\]")
 
 
 def _plain(text: str) -> str:

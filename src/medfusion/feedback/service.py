@@ -1,6 +1,6 @@
 """Clinician feedback on drafts (seed report chapter 1 §二.(八)(九): feedback from clinicians drives
-alignment). A reviewer with ``draft:review`` accepts, edits or rejects a stored run (``ask``, ``consult``,
-``mdt`` …). The act, the run's new status and its audit entry are written in one transaction, together
+alignment). A reviewer with ``draft:review`` accepts, edits or rejects a stored run of any
+app. The act, the run's new status and its audit entry are written in one transaction, together
 with its effect on retrieval: for questions like this one, the passages the draft cited count one accepted
 answer (accept), half of one (edit: partly right) or one rejected answer (reject) — see
 :mod:`medfusion.knowledge.feedback_prior`.
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from medfusion.apps import registry
+from medfusion.contract import DraftOutput
 from medfusion.errors import InvalidInput, NotFound, PermissionDenied
 from medfusion.knowledge import feedback_prior
 from medfusion.record.clinical_time import SHANGHAI
@@ -35,8 +36,6 @@ class Action(StrEnum):
 
 
 STATUS = {Action.accept: "confirmed", Action.edit: "edited", Action.reject: "rejected"}
-# drafts that become chart documents once confirmed: kind → note title
-WRITE_BACK = {"mdt": "多学科会诊纪要"}
 # an edit means the draft was partly right: half the credit of an acceptance
 DELTA = {Action.accept: 1.0, Action.edit: 0.5, Action.reject: -1.0}
 
@@ -65,7 +64,7 @@ class FeedbackRecord(BaseModel):
     action: Action
     status: str  # the run's status after this act
     passages: int  # passages whose retrieval weight changed
-    note_id: str | None = None  # the chart note a confirmed MDT draft became
+    note_id: str | None = None  # the chart note a confirmed draft became (apps with write_back)
 
 
 class FeedbackEntry(BaseModel):
@@ -83,14 +82,18 @@ class FeedbackEntry(BaseModel):
     patient_id: str | None
 
 
-def cited_passages(result: dict[str, Any]) -> list[str]:
+def cited_passages(draft: DraftOutput) -> list[str]:
     """Chunk ids of the passages the draft's sentences cite."""
-    cited = {c for s in result.get("sentences", []) for c in s.get("citations", [])}
+    cited = {c for s in draft.sentences for c in s.citations}
     return [
-        e["chunk_id"]
-        for e in result.get("evidence", [])
-        if e.get("kind") == "passage" and e.get("id") in cited and e.get("chunk_id")
+        e.chunk_id for e in draft.evidence if e.kind == "passage" and e.id in cited and e.chunk_id is not None
     ]
+
+
+def write_back_title(agent: str) -> str | None:
+    """The chart document a confirmed draft of ``agent`` becomes (the app's ``AppSpec.write_back``)."""
+    spec = registry.get(agent)
+    return spec.write_back.title if spec and spec.write_back else None
 
 
 class FeedbackService:
@@ -118,7 +121,8 @@ class FeedbackService:
                 raise InvalidInput.for_field(
                     "run_id", "拒答的请求没有可审核的草稿 a refused request has no draft"
                 )
-            passages = cited_passages(run.result)
+            draft = DraftOutput.model_validate(run.result)
+            passages = cited_passages(draft)
             row = FeedbackRow(
                 at=now,
                 username=self.principal.username,
@@ -127,7 +131,7 @@ class FeedbackService:
                 kind=run.agent,
                 action=request.action.value,
                 prompt=run.question,
-                draft=str(run.result.get("answer", "")),
+                draft=draft.answer,
                 edited=request.edited,
                 reason=request.reason,
                 patient_id=run.patient_id,
@@ -138,8 +142,9 @@ class FeedbackService:
             touched = feedback_prior.record(session, run.question, passages, DELTA[request.action])
             session.flush()
             note_id = None
-            if run.agent in WRITE_BACK and run.patient_id and request.action is not Action.reject:
-                note_id = self._write_back(session, run, request.edited or row.draft)
+            title = write_back_title(run.agent)
+            if title and run.patient_id and request.action is not Action.reject:
+                note_id = self._write_back(session, run, title, request.edited or row.draft)
             audit.record(
                 session,
                 self.principal.actor,
@@ -160,20 +165,20 @@ class FeedbackService:
                 note_id=note_id,
             )
 
-    def _write_back(self, session: Session, run: AgentRunRow, text: str) -> str:
-        """Confirmed MDT minutes go into the chart as a 会诊记录 (Med-Go MDT case: minutes written back to the
-        EMR) — only once a clinician has accepted or edited them, authored by that clinician."""
+    def _write_back(self, session: Session, run: AgentRunRow, title: str, text: str) -> str:
+        """A confirmed draft of an app that declares ``write_back`` goes into the chart as a 会诊记录 — only
+        once a clinician has accepted or edited it, authored by that clinician."""
         self._require(Permission.patient_write)
         assert run.patient_id is not None
         repository = PatientRepository(session)
         chart = repository.get_chart(run.patient_id)
         note = ClinicalNote(
-            id=f"{run.patient_id}-mdt-{run.id[:8]}",
+            id=f"{run.patient_id}-{run.agent.replace('_', '-')}-{run.id[:8]}",  # a FHIR id
             note_type=NoteType.consultation_record,
-            title=WRITE_BACK[run.agent],
+            title=title,
             author=self.principal.username,
             written_at=datetime.now(SHANGHAI),
-            sections=[NoteSection(title=WRITE_BACK[run.agent], text=text[:200_000])],
+            sections=[NoteSection(title=title, text=text[:200_000])],
         )
         notes = [n for n in chart.notes if n.id != note.id]  # a second confirmation replaces the first
         repository.replace_chart(chart.model_copy(update={"notes": [*notes, note]}))

@@ -22,8 +22,9 @@ from itertools import combinations
 
 from pydantic import BaseModel, Field
 
+from medfusion.graph import Graph
 from medfusion.graph.model import NOT_AN_ALERT, SEVERITY_RANK, EntityType, Relation, Severity
-from medfusion.graph.store import Edge, Entity, GraphStore
+from medfusion.graph.store import Edge, Entity
 from medfusion.record.models import ConditionStatus, MedicationStatus, PatientChart
 
 MAX_DEPTH = 4
@@ -98,8 +99,9 @@ def _explain(path: list[PathStep]) -> str:
 
 
 class ConflictChecker:
-    def __init__(self, store: GraphStore) -> None:
-        self.store = store
+    def __init__(self, graph: Graph) -> None:
+        self.store = graph.store
+        self.lexicon = graph.lexicon
 
     def _reach(self, entity: Entity) -> dict[str, tuple[Entity, list[Edge]]]:
         reach: dict[str, tuple[Entity, list[Edge]]] = {entity.id: (entity, [])}
@@ -132,7 +134,7 @@ class ConflictChecker:
                 continue
             term, entities = choices[0], []
             for choice in choices:
-                entities = self.store.resolve(choice, ROLE_TYPES[role])
+                entities = self.lexicon.resolve(choice, ROLE_TYPES[role])
                 if entities:
                     break
             record = Resolved(term=term, role=role, entities=[f"{e.type}:{e.name}" for e in entities])

@@ -1,14 +1,15 @@
-"""The embedded graph store (SQLite tables by default, PostgreSQL by URL) and its queries.
+"""The embedded graph store (SQLite tables by default, PostgreSQL by URL): persistence, and the only module
+of the graph that speaks SQL.
 
-Queries: neighbours of an entity; diseases ranked by observed symptoms — each symptom weighted by its
-specificity (inverse of how many diseases list it), with the symptoms that support each disease and its
-listed symptoms that were not observed; and the departments for a set of diseases or symptoms.
+Writes: triples and codes (idempotent), removal of a pack's triples. Reads: entity rows, synonym pairs, typed
+edges, an entity's links by name, and the has_symptom statistics the symptom rankers need. What the reads
+mean — which entity a word stands for, paths, rankings — lives in :mod:`medfusion.graph.lexicon` and
+:mod:`medfusion.graph.queries`; :class:`medfusion.graph.Graph` bundles the three.
 """
 
 from __future__ import annotations
 
-import math
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable
 
 from pydantic import BaseModel
@@ -53,14 +54,6 @@ class Edge(BaseModel):
     note: str | None = None
 
 
-class DiseaseCandidate(BaseModel):
-    disease: str
-    score: float
-    supporting: list[str]
-    not_observed: list[str]
-    departments: list[str]
-
-
 class ImportCounts(BaseModel):
     triples: int
     new_entities: int
@@ -68,16 +61,9 @@ class ImportCounts(BaseModel):
     by_relation: dict[str, int]
 
 
-class Mention(BaseModel):
-    surface: str  # the words as written
-    start: int
-    entity: Entity  # the preferred entity they stand for
-
-
 class GraphStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._lexicon: tuple[tuple[int, int], dict[str, list[Entity]]] | None = None
 
     def add(self, triples: Iterable[Triple], pack: str | None = None) -> ImportCounts:
         """Idempotent: entities and triples already present are skipped. ``pack`` marks triples a
@@ -228,108 +214,66 @@ class GraphStore:
             by_relation={**counts.by_relation, "coded_entities": coded},
         )
 
-    def resolve(self, term: str, types: Iterable[EntityType] | None = None) -> list[Entity]:
-        """Entities a clinician's word stands for: exact name, code (case-insensitive), or a synonym
-        resolved to its preferred name. Several types may share a name (a drug and its class)."""
-        term = term.strip()
-        if not term:
-            return []
-        wanted = [t.value for t in types] if types else None
+    # --- reads ---------------------------------------------------------------------------------
+    def version(self) -> tuple[int, int]:
+        """Entity and relation counts: they change whenever the graph does (caches key on them)."""
         with self.db.read_session() as session:
-            query = select(GraphEntityRow).where(
-                (GraphEntityRow.name == term) | (func.upper(GraphEntityRow.code) == term.upper())
-            )
-            if wanted:
-                query = query.where(GraphEntityRow.type.in_(wanted))
-            found = [_entity(r) for r in session.execute(query).scalars()]
-            alias, preferred = aliased(GraphEntityRow), aliased(GraphEntityRow)
-            via_alias = (
-                select(alias.id, preferred)
-                .join(GraphRelationRow, GraphRelationRow.tail_id == preferred.id)
-                .join(alias, alias.id == GraphRelationRow.head_id)
-                .where(GraphRelationRow.relation == Relation.synonym_of.value, alias.name == term)
-            )
-            if wanted:
-                via_alias = via_alias.where(preferred.type.in_(wanted))
-            aliases: set[str] = set()
-            for alias_id, row in session.execute(via_alias).all():
-                aliases.add(alias_id)
-                found.append(_entity(row))
-            # an alias stands for its preferred entity, not for itself — unless it carries knowledge of
-            # its own (two packs may each prefer one name and attach rules to it: 消化道出血 / 上消化道出血)
-            if aliases:
-                aliases -= set(
-                    session.execute(
-                        select(GraphRelationRow.head_id).where(
-                            GraphRelationRow.head_id.in_(aliases),
-                            GraphRelationRow.relation != Relation.synonym_of.value,
-                        )
-                    ).scalars()
-                ) | set(
-                    session.execute(
-                        select(GraphRelationRow.tail_id).where(
-                            GraphRelationRow.tail_id.in_(aliases),
-                            GraphRelationRow.relation != Relation.synonym_of.value,
-                        )
-                    ).scalars()
-                )
-        unique = {e.id: e for e in found if e.id not in aliases}
-        return sorted(unique.values(), key=lambda e: (e.type, e.name))
-
-    def lexicon(self) -> dict[str, list[Entity]]:
-        """Every name and alias → the preferred entities, rebuilt when the graph changes."""
-        with self.db.read_session() as session:
-            version = (
+            return (
                 session.execute(select(func.count()).select_from(GraphEntityRow)).scalar_one(),
                 session.execute(select(func.count()).select_from(GraphRelationRow)).scalar_one(),
             )
-            if self._lexicon is not None and self._lexicon[0] == version:
-                return self._lexicon[1]
-            entities = {row.id: _entity(row) for row in session.execute(select(GraphEntityRow)).scalars()}
-            aliases = session.execute(
+
+    def entities(self) -> dict[str, Entity]:
+        with self.db.read_session() as session:
+            return {row.id: _entity(row) for row in session.execute(select(GraphEntityRow)).scalars()}
+
+    def synonym_pairs(self) -> list[tuple[str, str]]:
+        """(alias id, preferred id) of every ``synonym_of`` triple."""
+        with self.db.read_session() as session:
+            rows = session.execute(
                 select(GraphRelationRow.head_id, GraphRelationRow.tail_id).where(
                     GraphRelationRow.relation == Relation.synonym_of.value
                 )
             ).all()
-        names: dict[str, list[Entity]] = defaultdict(list)
-        alias_ids = {alias for alias, _ in aliases}
-        for entity in entities.values():
-            if entity.id not in alias_ids:  # an alias stands for its preferred entity only
-                names[entity.name].append(entity)
-        for alias, preferred in aliases:
-            if alias in entities and preferred in entities:
-                names[entities[alias].name].append(entities[preferred])
-        lexicon = {name: list({e.id: e for e in found}.values()) for name, found in names.items()}
-        self._lexicon = (version, lexicon)
-        return lexicon
+        return [(alias, preferred) for alias, preferred in rows]
 
-    def mentions(self, text: str, longest: int = 16) -> list[Mention]:
-        """Entities named in free text, by forward maximum matching over names and aliases."""
-        lexicon = self.lexicon()
-        found: list[Mention] = []
-        position = 0
-        while position < len(text):
-            for size in range(min(longest, len(text) - position), 1, -1):
-                surface = text[position : position + size]
-                if surface in lexicon:
-                    found.extend(Mention(surface=surface, start=position, entity=e) for e in lexicon[surface])
-                    position += size
-                    break
-            else:
-                position += 1
-        return found
+    def named(self, term: str, types: list[str] | None = None) -> list[Entity]:
+        """Entities whose name is ``term`` or whose code is ``term`` (case-insensitive)."""
+        query = select(GraphEntityRow).where(
+            (GraphEntityRow.name == term) | (func.upper(GraphEntityRow.code) == term.upper())
+        )
+        if types:
+            query = query.where(GraphEntityRow.type.in_(types))
+        with self.db.read_session() as session:
+            return [_entity(r) for r in session.execute(query).scalars()]
 
-    def synonyms(self, name: str) -> list[str]:
-        """Every name the same entity goes by (preferred name and aliases), for query expansion."""
-        names = {name}
-        for entity in self.resolve(name):
-            names.add(entity.name)
-            names.update(
-                n.name
-                for n in self.neighbours(entity.name, Relation.synonym_of)
-                if n.direction == "in" and n.type == entity.type
-            )
-        return sorted(names)
+    def preferred_of(self, alias_name: str, types: list[str] | None = None) -> list[tuple[str, Entity]]:
+        """(alias id, preferred entity) of every ``synonym_of`` triple whose alias is named ``alias_name``."""
+        alias, preferred = aliased(GraphEntityRow), aliased(GraphEntityRow)
+        query = (
+            select(alias.id, preferred)
+            .join(GraphRelationRow, GraphRelationRow.tail_id == preferred.id)
+            .join(alias, alias.id == GraphRelationRow.head_id)
+            .where(GraphRelationRow.relation == Relation.synonym_of.value, alias.name == alias_name)
+        )
+        if types:
+            query = query.where(preferred.type.in_(types))
+        with self.db.read_session() as session:
+            return [(alias_id, _entity(row)) for alias_id, row in session.execute(query).all()]
+
+    def with_knowledge(self, ids: set[str]) -> set[str]:
+        """Those of ``ids`` that head or tail a triple other than ``synonym_of``."""
+        if not ids:
+            return set()
+        other = GraphRelationRow.relation != Relation.synonym_of.value
+        with self.db.read_session() as session:
+            heads = session.execute(
+                select(GraphRelationRow.head_id).where(GraphRelationRow.head_id.in_(ids), other)
+            ).scalars()
+            tails = session.execute(
+                select(GraphRelationRow.tail_id).where(GraphRelationRow.tail_id.in_(ids), other)
+            ).scalars()
+            return set(heads) | set(tails)
 
     def edges(
         self,
@@ -363,40 +307,6 @@ class GraphStore:
                 for rel, h, t in session.execute(query).all()
             ]
 
-    def path(
-        self, start: str, goal: str, max_hops: int = 3, relations: Iterable[Relation] | None = None
-    ) -> list[Edge]:
-        """A shortest typed path between two named entities (edges read either way), breadth first and
-        bounded: at most ``max_hops`` edges and a few thousand entities per level."""
-        wanted = list(relations) if relations else list(Relation)
-        sources = {e.id for e in self.resolve(start)}
-        targets = {e.id for e in self.resolve(goal)}
-        if not sources or not targets:
-            return []
-        came: dict[str, Edge | None] = dict.fromkeys(sources)
-        frontier = list(sources)
-        for _ in range(max_hops):
-            if not frontier:
-                break
-            step = self.edges(wanted, heads=frontier) + self.edges(wanted, tails=frontier)
-            current = set(frontier)
-            nxt: list[str] = []
-            for edge in step:
-                for here, there in ((edge.head.id, edge.tail.id), (edge.tail.id, edge.head.id)):
-                    if here in current and there not in came:
-                        came[there] = edge
-                        nxt.append(there)
-            hit = next((t for t in nxt if t in targets), None)
-            if hit is not None:
-                chain: list[Edge] = []
-                node = hit
-                while (back := came[node]) is not None:
-                    chain.append(back)
-                    node = back.tail.id if back.head.id == node else back.head.id
-                return chain[::-1]
-            frontier = nxt[:5000]
-        return []
-
     def counts(self) -> dict[str, dict[str, int]]:
         with self.db.read_session() as session:
             entities = dict(
@@ -409,7 +319,8 @@ class GraphStore:
             )
         return {"entities": entities, "relations": relations}
 
-    def neighbours(self, name: str, relation: Relation | None = None, limit: int = 200) -> list[Neighbour]:
+    def links(self, name: str, relation: Relation | None = None, limit: int = 200) -> list[Neighbour]:
+        """The edges of every entity called ``name`` (any type), both ways, at most ``limit`` each way."""
         head, tail = aliased(GraphEntityRow), aliased(GraphEntityRow)
         out: list[Neighbour] = []
         with self.db.read_session() as session:
@@ -441,83 +352,41 @@ class GraphStore:
                     )
         return out
 
-    def _symptom_scores(self, wanted: set[str]) -> tuple[dict[str, float], dict[str, list[str]]]:
-        """IDF-weighted votes of the given symptoms for every disease that lists one of them."""
-        disease, symptom = aliased(GraphEntityRow), aliased(GraphEntityRow)
+    def count(self, type_: EntityType) -> int:
         with self.db.read_session() as session:
-            total = (
+            return int(
                 session.execute(
-                    select(func.count())
-                    .select_from(GraphEntityRow)
-                    .where(GraphEntityRow.type == EntityType.disease.value)
+                    select(func.count()).select_from(GraphEntityRow).where(GraphEntityRow.type == type_.value)
                 ).scalar_one()
-                or 1
             )
-            spread = dict(
-                session.execute(
+
+    def symptom_spread(self, symptoms: set[str]) -> dict[str, int]:
+        """For each named symptom, how many has_symptom triples point at it (≈ how many diseases list it)."""
+        symptom = aliased(GraphEntityRow)
+        with self.db.read_session() as session:
+            return {
+                name: int(n)
+                for name, n in session.execute(
                     select(symptom.name, func.count())
                     .join(GraphRelationRow, GraphRelationRow.tail_id == symptom.id)
-                    .where(GraphRelationRow.relation == Relation.has_symptom.value, symptom.name.in_(wanted))
+                    .where(
+                        GraphRelationRow.relation == Relation.has_symptom.value, symptom.name.in_(symptoms)
+                    )
                     .group_by(symptom.name)
                 ).all()
-            )
-            hits = session.execute(
+            }
+
+    def diseases_listing(self, symptoms: set[str]) -> list[tuple[str, str]]:
+        """(disease name, symptom name) for every has_symptom triple whose symptom is named."""
+        disease, symptom = aliased(GraphEntityRow), aliased(GraphEntityRow)
+        with self.db.read_session() as session:
+            rows = session.execute(
                 select(disease.name, symptom.name)
                 .join(GraphRelationRow, GraphRelationRow.head_id == disease.id)
                 .join(symptom, symptom.id == GraphRelationRow.tail_id)
-                .where(GraphRelationRow.relation == Relation.has_symptom.value, symptom.name.in_(wanted))
+                .where(GraphRelationRow.relation == Relation.has_symptom.value, symptom.name.in_(symptoms))
             ).all()
-        scores: dict[str, float] = defaultdict(float)
-        support: dict[str, list[str]] = defaultdict(list)
-        for name, found in hits:
-            scores[name] += math.log(1 + total / spread.get(found, 1))
-            support[name].append(found)
-        return scores, support
-
-    def disease_names_for_symptoms(self, symptoms: list[str], k: int = 10) -> list[str]:
-        """The diseases ``diseases_for_symptoms`` would rank first, names only (no per-disease lookups)."""
-        wanted = {s.strip() for s in symptoms if s.strip()}
-        if not wanted:
-            return []
-        scores, _ = self._symptom_scores(wanted)
-        return sorted(scores, key=lambda d: (-scores[d], d))[:k]
-
-    def diseases_for_symptoms(self, symptoms: list[str], k: int = 10) -> list[DiseaseCandidate]:
-        wanted = {s.strip() for s in symptoms if s.strip()}
-        if not wanted:
-            return []
-        scores, support = self._symptom_scores(wanted)
-        ranked = sorted(scores, key=lambda d: (-scores[d], d))[:k]
-        result = []
-        for name in ranked:
-            listed = [n.name for n in self.neighbours(name, Relation.has_symptom) if n.direction == "out"]
-            departments = [
-                n.name for n in self.neighbours(name, Relation.belongs_to_department) if n.direction == "out"
-            ]
-            result.append(
-                DiseaseCandidate(
-                    disease=name,
-                    score=round(scores[name], 4),
-                    supporting=sorted(support[name]),
-                    not_observed=[s for s in listed if s not in wanted],
-                    departments=departments,
-                )
-            )
-        return result
-
-    def departments_for(self, names: list[str]) -> list[tuple[str, int]]:
-        """Departments for diseases, or for the diseases that symptoms point at."""
-        votes: Counter[str] = Counter()
-        for name in names:
-            direct = [
-                n.name for n in self.neighbours(name, Relation.belongs_to_department) if n.direction == "out"
-            ]
-            if direct:
-                votes.update(direct)
-                continue
-            for candidate in self.diseases_for_symptoms([name], k=5):
-                votes.update(candidate.departments)
-        return votes.most_common()
+        return [(d, s) for d, s in rows]
 
 
 def _entity(row: GraphEntityRow) -> Entity:

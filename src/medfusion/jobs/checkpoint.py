@@ -1,6 +1,7 @@
-"""Checkpoints: the job directory under ``MEDFUSION_DATA_DIR/jobs/<job id>/`` and the database's chunk
-markers. Files are written to a temporary name and renamed (atomic on POSIX), so a chunk file that exists is
-complete; database chunks commit their marker row in the same transaction as their data."""
+"""Checkpoints: the job directory under ``MEDFUSION_DATA_DIR/jobs/<job id>/``. Files are written to a
+temporary name and renamed (atomic on POSIX), so a chunk file that exists is complete. Database chunks commit
+their marker row in the same transaction as their data; those markers are persistence and live in
+:mod:`medfusion.store.job_chunks`."""
 
 from __future__ import annotations
 
@@ -11,11 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from medfusion.errors import Conflict
-from medfusion.store.tables import JobChunkRow
 
 
 def job_id_for(kind: str, params: dict[str, Any]) -> str:
@@ -75,20 +72,3 @@ class JobDir:
         manifest = json.loads(self.manifest.read_text())
         manifest.update(state=state, updated=datetime.now(UTC).isoformat(), **extra)
         atomic_write_bytes(self.manifest, json.dumps(manifest, ensure_ascii=False, indent=1).encode())
-
-
-def chunk_committed(session: Session, job_id: str, index: int) -> bool:
-    found = session.execute(
-        select(JobChunkRow.chunk).where(JobChunkRow.job_id == job_id, JobChunkRow.chunk == index)
-    ).first()
-    return found is not None
-
-
-def commit_marker(session: Session, job_id: str, index: int, items: int) -> None:
-    """Record a database chunk as done — call inside the chunk's own transaction."""
-    session.add(JobChunkRow(job_id=job_id, chunk=index, items=items, finished_at=datetime.now(UTC)))
-    session.flush()
-
-
-def committed_chunks(session: Session, job_id: str) -> set[int]:
-    return set(session.execute(select(JobChunkRow.chunk).where(JobChunkRow.job_id == job_id)).scalars())

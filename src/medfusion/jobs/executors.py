@@ -11,12 +11,12 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
 
 from medfusion.errors import InvalidInput
 from medfusion.jobs.model import Chunk, ChunkReport, JobContext, JobKind
+from medfusion.settings import child_environment, get_settings
 
 
 class ExecutorName(StrEnum):
@@ -54,21 +54,6 @@ def worker_threads(workers: int) -> dict[str, str]:
     return dict.fromkeys(_MATH_THREADS, str(max(1, cpus // max(workers, 1))))
 
 
-@contextmanager
-def _spawning_with(env: dict[str, str]) -> Iterator[None]:
-    """Spawned children inherit the parent's environment when they start: set it for them, then restore."""
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def _inline(kind_path: str, params: dict[str, Any], ctx: JobContext, workers: int) -> Submit:
     def submit(chunks: list[Chunk]) -> Iterator[ChunkReport]:
         for chunk in chunks:
@@ -83,7 +68,7 @@ def _local(kind_path: str, params: dict[str, Any], ctx: JobContext, workers: int
     def submit(chunks: list[Chunk]) -> Iterator[ChunkReport]:
         # spawn, not fork: the parent may hold database connections a forked child must not share
         with (
-            _spawning_with(worker_threads(workers)),
+            child_environment(worker_threads(workers)),
             ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool,
         ):
             pending: set[Future[dict[str, Any]]] = set()
@@ -109,7 +94,7 @@ def _ray(kind_path: str, params: dict[str, Any], ctx: JobContext, workers: int) 
 
     def submit(chunks: list[Chunk]) -> Iterator[ChunkReport]:
         if not ray.is_initialized():
-            address = os.environ.get("MEDFUSION_RAY_ADDRESS") or None
+            address = get_settings().ray_address or None
             ray.init(
                 address=address,
                 num_cpus=None if address else workers,

@@ -7,7 +7,7 @@ checks, treatment) and, when drugs are named, a conflict check against the patie
 confidence is low, a second retrieval round runs with the query expanded by graph synonyms (发热 ↔ 发烧)
 and, for a set of symptoms, the diseases the graph ranks first; the two rounds are fused by rank.
 
-The general model drafts from this answer's evidence in :mod:`medfusion.agents.ask` (``medfusion ask``),
+The general model drafts from this answer's evidence in :mod:`medfusion.apps.ask.service` (``medfusion ask``),
 where the guardrails check its sentences against the same evidence. Every answer names the path that
 produced it and is assistive (``status: needs_clinician_confirmation``).
 """
@@ -19,13 +19,16 @@ from collections import defaultdict
 
 from pydantic import BaseModel, Field
 
+from medfusion.contract import AnswerSentence, Evidence
+from medfusion.graph import Graph
 from medfusion.graph.conflicts import ConflictChecker
+from medfusion.graph.lexicon import Mention
 from medfusion.graph.model import EntityType, Relation
-from medfusion.graph.store import GraphStore, Mention
 from medfusion.knowledge import tokens
-from medfusion.knowledge.base import DENSE_WEIGHT, RRF_K, KnowledgeBase, SearchFilters
-from medfusion.knowledge.documents import Citation, Hit
+from medfusion.knowledge.base import DENSE_WEIGHT, KnowledgeBase, SearchFilters
+from medfusion.knowledge.documents import Hit
 from medfusion.knowledge.expansion import synonym_terms
+from medfusion.knowledge.fusion import RRF_K, ordered, rrf
 
 SPECIALIST = "specialist: extractive retrieval + knowledge graph"
 LOW_CONFIDENCE = 0.35
@@ -56,25 +59,6 @@ class PatientContext(BaseModel):
         return "；".join(p for p in parts if p)
 
 
-class Evidence(BaseModel):
-    id: str  # K1, K2 … passages; G1, G2 … graph facts
-    kind: str  # passage | graph
-    text: str
-    source: str
-    citation: Citation | None = None  # passages: document, section, exact character span
-    authority: str | None = None
-    review_status: str | None = None
-    chunk_id: str | None = None  # passages: the stored chunk (feedback re-weights it)
-
-
-class AnswerSentence(BaseModel):
-    text: str
-    # evidence ids; empty only for a general-model sentence that states no checkable fact
-    citations: list[str] = Field(default_factory=list)
-    # for a sentence quoted from a passage: exactly where it stands in its document
-    location: Citation | None = None
-
-
 class Answer(BaseModel):
     question: str
     sentences: list[AnswerSentence]
@@ -97,7 +81,7 @@ def _overlap(question: set[str], sentence: str) -> float:
 
 
 class Answerer:
-    def __init__(self, kb: KnowledgeBase, graph: GraphStore) -> None:
+    def __init__(self, kb: KnowledgeBase, graph: Graph) -> None:
         self.kb = kb
         self.graph = graph
 
@@ -106,7 +90,9 @@ class Answerer:
         symptoms = [m.entity.name for m in mentions if m.entity.type == EntityType.symptom.value]
         if len(symptoms) >= 2:
             terms += [
-                c.disease for c in self.graph.diseases_for_symptoms(symptoms, k=2) if c.disease not in terms
+                c.disease
+                for c in self.graph.queries.rank_by_symptom_overlap(symptoms, k=2)
+                if c.disease not in terms
             ]
         return terms[:12]
 
@@ -118,7 +104,7 @@ class Answerer:
         filters: SearchFilters | None = None,
     ) -> Answer:
         question = question.strip()
-        mentions = self.graph.mentions(question)
+        mentions = self.graph.lexicon.mentions(question)
         hits = self.kb.search(question, k=k, filters=filters)
         if filters is None:
             hits = _merge(self._sections(question, mentions), hits, k)
@@ -250,17 +236,19 @@ class Answerer:
         )
         if symptoms and not diseases:
             # a set of symptoms: the diseases the graph ranks first, and where to see a doctor
-            for candidate in self.graph.diseases_for_symptoms(symptoms, k=3):
+            for candidate in self.graph.queries.rank_by_symptom_overlap(symptoms, k=3):
                 where = f"，就诊科室：{'、'.join(candidate.departments)}" if candidate.departments else ""
                 text = f"症状{'、'.join(candidate.supporting)}提示的可能疾病：{candidate.disease}{where}。"
-                support = self.graph.neighbours(candidate.disease, Relation.has_symptom, limit=1)
+                support = self.graph.queries.neighbours(candidate.disease, Relation.has_symptom, limit=1)
                 source = support[0].source if support else "knowledge graph"
                 review = support[0].review_status if support else None
                 sentences.append(AnswerSentence(text=text, citations=[cite(text, source, review)]))
         for disease in diseases[:2]:
             for relation in asked:
                 found = [
-                    n for n in self.graph.neighbours(disease, relation, limit=50) if n.direction == "out"
+                    n
+                    for n in self.graph.queries.neighbours(disease, relation, limit=50)
+                    if n.direction == "out"
                 ]
                 if not found:
                     continue
@@ -320,11 +308,10 @@ def _merge(first: list[Hit], rest: list[Hit], k: int) -> list[Hit]:
 
 
 def _fuse(rounds: list[list[Hit]], k: int) -> list[Hit]:
-    score: dict[str, float] = defaultdict(float)
+    """The retrieval rounds fused by reciprocal rank, equal weights; each passage as first retrieved."""
+    score = rrf(([hit.chunk_id for hit in hits], 1.0) for hits in rounds)
     first: dict[str, Hit] = {}
     for hits in rounds:
-        for rank, hit in enumerate(hits):
-            score[hit.chunk_id] += 1 / (RRF_K + rank + 1)
+        for hit in hits:
             first.setdefault(hit.chunk_id, hit)
-    ordered = sorted(score, key=lambda c: -score[c])[:k]
-    return [first[c].model_copy(update={"score": round(score[c], 6)}) for c in ordered]
+    return [first[c].model_copy(update={"score": round(score[c], 6)}) for c in ordered(score)[:k]]

@@ -22,15 +22,16 @@ from pydantic import BaseModel
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from medfusion.contract import Citation
 from medfusion.knowledge import embeddings, feedback_prior, tokens
 from medfusion.knowledge.backends import Dense, Sparse, dense_for, sparse_for
 from medfusion.knowledge.chunking import chunk_text
-from medfusion.knowledge.documents import Authority, Citation, DocType, DocumentMeta, Hit
+from medfusion.knowledge.documents import Authority, DocType, DocumentMeta, Hit
+from medfusion.knowledge.fusion import RRF_K, ordered, rrf
 from medfusion.knowledge.readers import read_document
 from medfusion.store.database import Database
 from medfusion.store.tables import KbChunkRefRow, KbChunkRow, KbDocumentRow, KbMetaRow
 
-RRF_K = 60
 # The dense channel counts three times a sparse one in the fusion: chosen on a tuning split of
 # triage_toyhom_im (seed 1, 400 questions disjoint from the evaluation sample; weights 1/2/3/4/6 gave
 # recall@10 0.375/0.393/0.400/0.403/0.393, MRR best at 3). See docs/knowledge.md.
@@ -269,17 +270,16 @@ class KnowledgeBase:
         ):
             if name in channels and query_tokens:
                 ranked.append((name, self.sparse.ranked(name, query_tokens, depth), 1.0))
-        fused: dict[str, float] = defaultdict(float)
+        fused = rrf((chunks, weight) for _, chunks, weight in ranked)
         ranks: dict[str, dict[str, int]] = defaultdict(dict)
-        for name, chunks, weight in ranked:
+        for name, chunks, _ in ranked:
             for rank, chunk in enumerate(chunks):
-                fused[chunk] += weight / (RRF_K + rank + 1)
                 ranks[chunk][name] = rank + 1
         if self.use_feedback:
             # clinicians' accepted/rejected answers re-score what the channels found (feedback_prior.py)
             for chunk, prior in feedback_prior.priors(self.db, query, fused).items():
                 fused[chunk] += feedback_prior.WEIGHT * prior / (RRF_K + 1)
-        order = sorted(fused, key=lambda c: -fused[c])
+        order = ordered(fused)
         hits: list[Hit] = []
         for start in range(0, len(order), 50):
             batch = order[start : start + 50]

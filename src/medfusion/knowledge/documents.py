@@ -12,6 +12,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from medfusion.contract import Citation
+
 
 class DocType(StrEnum):
     guideline = "guideline"
@@ -35,18 +37,6 @@ class DocumentMeta(BaseModel):
     publisher: str | None = None
     published: date | None = None
     department: str | None = None
-
-
-class Citation(BaseModel):
-    document_id: str
-    source: str
-    title: str
-    section: str
-    start: int
-    end: int
-
-    def label(self) -> str:
-        return f"{self.title} § {self.section} [{self.start}:{self.end}]" if self.section else self.title
 
 
 class Chunk(BaseModel):

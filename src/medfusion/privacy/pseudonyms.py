@@ -18,9 +18,9 @@ from pathlib import Path
 from medfusion.errors import InvalidInput
 from medfusion.privacy.entities import EntityType, Span
 from medfusion.privacy.recognizers.cards import luhn_ok
+from medfusion.record.districts import DISTRICTS
 from medfusion.record.id_card import make_id_number
-from medfusion.synth.geography import DISTRICTS
-from medfusion.synth.names import MIDDLE_ERA_GIVEN, SURNAMES
+from medfusion.record.names import MIDDLE_ERA_GIVEN, SURNAMES
 
 KEY_BYTES = 32
 _ROADS = (

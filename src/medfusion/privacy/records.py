@@ -18,9 +18,9 @@ from medfusion.privacy.analyzer import Analyzer
 from medfusion.privacy.entities import Span
 from medfusion.privacy.operators import Mode, apply
 from medfusion.privacy.pseudonyms import Pseudonymizer
+from medfusion.record.districts import DISTRICTS
 from medfusion.record.id_card import make_id_number
 from medfusion.record.models import CHILD_KINDS, PatientChart
-from medfusion.synth.geography import DISTRICTS
 
 _TIME_FIELDS = (
     "admitted_at",

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from medfusion.errors import Conflict, NotFound
 from medfusion.record.models import CHILD_KINDS, CHILD_MODELS, Address, Patient, PatientChart, Sex
+from medfusion.store import events as record_events
 from medfusion.store.tables import CHILD_TABLES, ConditionRow, EncounterRow, PatientRow
 
 
@@ -94,26 +95,26 @@ class PatientRepository:
         self._flush()  # the parent row first: children reference it by foreign key
         self._write_children(chart)
         self._flush()
+        record_events.append(self.session, record_events.chart_changes(None, chart))
         return chart
 
     def update_patient(self, patient: Patient) -> Patient:
-        row = self._row(patient.id)
-        self._check_id_number_free(patient)
-        fresh = self._patient_row(patient, created=row.created_at)
-        for column in ("name", "sex", "birth_date", "id_number", "body", "updated_at"):
-            setattr(row, column, getattr(fresh, column))
-        self._flush()
+        previous = self._set_patient(patient)
+        record_events.append(self.session, record_events.patient_changes(previous, patient))
         return patient
 
     def replace_chart(self, chart: PatientChart) -> PatientChart:
-        """Replace demographics and every chart resource in one transaction (create when new)."""
+        """Replace demographics and every chart resource in one transaction (create when new); record
+        events name only what differs from the stored chart."""
         if self.session.get(PatientRow, chart.patient.id) is None:
             return self.create(chart)
-        self.update_patient(chart.patient)
+        previous = self.get_chart(chart.patient.id)
+        self._set_patient(chart.patient)
         for table in CHILD_TABLES.values():
             self.session.execute(delete(table).where(table.patient_id == chart.patient.id))
         self._write_children(chart)
         self._flush()
+        record_events.append(self.session, record_events.chart_changes(previous, chart))
         return chart
 
     def add_many(self, charts: list[PatientChart]) -> int:
@@ -150,6 +151,9 @@ class PatientRepository:
             raise Conflict(
                 "数据冲突 conflicting record", details={"reason": type(exc.orig).__name__}
             ) from None
+        record_events.append(
+            self.session, [d for chart in charts for d in record_events.chart_changes(None, chart)]
+        )
         return len(charts)
 
     # --- reads ------------------------------------------------------------------------------
@@ -212,6 +216,17 @@ class PatientRepository:
         if row is None:
             raise NotFound(f"患者不存在 patient {patient_id!r} not found", details={"patient_id": patient_id})
         return row
+
+    def _set_patient(self, patient: Patient) -> Patient:
+        """Overwrite the demographics row; returns what it held before."""
+        row = self._row(patient.id)
+        previous = Patient.model_validate(row.body)
+        self._check_id_number_free(patient)
+        fresh = self._patient_row(patient, created=row.created_at)
+        for column in ("name", "sex", "birth_date", "id_number", "body", "updated_at"):
+            setattr(row, column, getattr(fresh, column))
+        self._flush()
+        return previous
 
     def _check_id_number_free(self, patient: Patient) -> None:
         if not patient.id_number:

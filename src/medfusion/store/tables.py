@@ -369,3 +369,64 @@ class KbFeedbackRow(Base):
     grams: Mapped[list[Any]] = mapped_column(JsonBody)  # the question's character bigrams
     delta: Mapped[float] = mapped_column(Float)  # +1 accepted, +0.5 edited, −1 rejected
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RecordEventRow(Base):
+    """The outbox: one row per change to the record, written in the same transaction as the change.
+    It carries ids and a hash of the resource, never the resource itself (store/events.py)."""
+
+    __tablename__ = "record_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    id: Mapped[str] = mapped_column(String(32), unique=True)
+    type: Mapped[str] = mapped_column(String(40), index=True)
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    resource: Mapped[str] = mapped_column(String(140))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    payload_hash: Mapped[str] = mapped_column(String(64))
+
+
+class RecordEventHeadRow(Base):
+    """One row: the newest event sequence number; appends lock it, so commit order is sequence order."""
+
+    __tablename__ = "record_event_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+
+
+class EventCheckpointRow(Base):
+    """How far one subscriber (or the NATS relay's publisher) has got through the outbox."""
+
+    __tablename__ = "event_checkpoints"
+
+    subscriber: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EventFailureRow(Base):
+    """An event a subscriber raised on: retried with backoff until it succeeds (then ``resolved_at``)."""
+
+    __tablename__ = "event_failures"
+
+    subscriber: Mapped[str] = mapped_column(String(100), primary_key=True)
+    event_seq: Mapped[int] = mapped_column(
+        Integer, ForeignKey("record_events.seq", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(String(500))
+    first_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_retry_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EventAppliedRow(Base):
+    """Idempotency marker: this subscriber has applied this event (written with the subscriber's effect)."""
+
+    __tablename__ = "event_applied"
+
+    subscriber: Mapped[str] = mapped_column(String(100), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -17,11 +17,12 @@ from datetime import date, timedelta
 from typing import Any
 
 from medfusion.record.clinical_time import age_on
+from medfusion.record.districts import District
 from medfusion.record.id_card import make_id_number
 from medfusion.record.models import PatientChart
 from medfusion.synth import conditions as cat
 from medfusion.synth import labs as lab
-from medfusion.synth.geography import District, pick_birth_region, pick_district, pick_street_address
+from medfusion.synth.geography import pick_birth_region, pick_district, pick_street_address
 from medfusion.synth.names import pick_name
 from medfusion.synth.pii import PatientIdentifiers, PiiPlanter
 from medfusion.synth.visits import REFERENCE_DATE, Resident, admission, at, outpatient, visit_day

@@ -16,7 +16,10 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from medfusion.agents.runs import pending_runs
-from medfusion.api.auth import Credentials, get_db, get_settings_dep, principal_from_token, require, sign_in
+from medfusion.apps import registry
+from medfusion.apps.deps import database as get_db
+from medfusion.apps.deps import settings as get_settings_dep
+from medfusion.apps.spec import NavLink
 from medfusion.errors import (
     AccountLocked,
     AuthenticationFailed,
@@ -24,8 +27,8 @@ from medfusion.errors import (
     MedFusionError,
     PermissionDenied,
 )
-from medfusion.evaluation.api import EvalRunRequest, evaluation_report_html, evaluation_runs, start_run
-from medfusion.evaluation.registry import TARGETS
+from medfusion.evaluation.registry import targets
+from medfusion.evaluation.service import EvalRunRequest, evaluation_report_html, evaluation_runs, start_run
 from medfusion.evaluation.suites import SUITES
 from medfusion.feedback.service import Action, FeedbackRequest, FeedbackService
 from medfusion.record.clinical_time import SHANGHAI
@@ -34,6 +37,7 @@ from medfusion.store import audit
 from medfusion.store.access import ROLE_LABELS, Permission, Principal, Role
 from medfusion.store.patient_service import PatientService
 from medfusion.store.patients import PatientFilters
+from medfusion.store.tokens import Credentials, principal_from_token, require, sign_in
 from medfusion.web.vitals_chart import vitals_svg
 
 router = APIRouter(include_in_schema=False)
@@ -76,9 +80,21 @@ def _render(
     return templates.TemplateResponse(
         request,
         name,
-        {"me": principal, "role_label": ROLE_LABELS.get(role, "") if role else "", **context},
+        {
+            "me": principal,
+            "role_label": ROLE_LABELS.get(role, "") if role else "",
+            "app_links": app_links(principal),
+            **context,
+        },
         status_code=status,
     )
+
+
+def app_links(principal: Principal | None) -> list[NavLink]:
+    """The installed apps' navigation links this principal may follow (``AppSpec.nav``)."""
+    if principal is None:
+        return []
+    return [link for spec in registry.apps() for link in spec.nav if principal.may(link.permission)]
 
 
 def _error(request: Request, principal: Principal | None, error: MedFusionError) -> HTMLResponse:
@@ -332,7 +348,7 @@ def evaluations_page(request: Request) -> Response:
         return _error(request, principal, error)
     landed = [name for name, suite in SUITES.items() if suite.landed]
     return _render(
-        request, "evaluations.html", principal, runs=evaluation_runs(), suites=landed, targets=TARGETS
+        request, "evaluations.html", principal, runs=evaluation_runs(), suites=landed, targets=targets()
     )
 
 

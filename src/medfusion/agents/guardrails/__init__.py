@@ -14,8 +14,8 @@ from medfusion.agents.guardrails.findings import Action, Check, Finding
 from medfusion.agents.guardrails.grounding import Grounder, check_grounding
 from medfusion.agents.guardrails.pii_leak import LeakCheck
 from medfusion.agents.guardrails.safety import Refusal, harmful_request, soften
-from medfusion.graph.store import GraphStore
-from medfusion.knowledge.answers import AnswerSentence, Evidence
+from medfusion.contract import AnswerSentence, Evidence
+from medfusion.graph import Graph
 
 __all__ = ["Action", "Check", "Finding", "GuardedDraft", "Guardrails", "PreCheck", "Refusal"]
 
@@ -39,7 +39,7 @@ class GuardedDraft(BaseModel):
 
 
 class Guardrails:
-    def __init__(self, graph: GraphStore | None, strict: bool = True) -> None:
+    def __init__(self, graph: Graph | None, strict: bool = True) -> None:
         self.grounder = Grounder(graph)
         self.leaks = LeakCheck()
         self.strict = strict

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from medfusion.agents.guardrails.findings import Action, Check, Finding, normalise
-from medfusion.graph.store import GraphStore
+from medfusion.graph import Graph
 
-_CITATION = re.compile(r"\[(?:[KGP]\d+(?:\s*[,，]\s*)?)+\]")
+_CITATION = re.compile(r"\[(?:[KGPRS]\d+(?:\s*[,，]\s*)?)+\]")
 _NUMBER = re.compile(
     # a whole number that is not a locant of a chemical name (5-羟色胺, 6-巯基嘌呤); 6-12周 is a range
     r"(?<![A-Za-z\d.])(\d+(?:\.\d+)?)(?![\d.])(?!\s*-\s*[^\d\s~])\s*"
@@ -136,7 +136,7 @@ def _numbers(text: str) -> list[tuple[str, str, str]]:
 
 
 class Grounder:
-    def __init__(self, graph: GraphStore | None) -> None:
+    def __init__(self, graph: Graph | None) -> None:
         self.graph = graph
 
     def support(self, texts: Sequence[str]) -> Support:
@@ -146,7 +146,7 @@ class Grounder:
                 support.numbers.add(f"{value}|{unit}")
                 support.numbers.add(f"{value}|")
             if self.graph is not None:
-                support.entities.update(m.entity.id for m in self.graph.mentions(normalise(text)))
+                support.entities.update(m.entity.id for m in self.graph.lexicon.mentions(normalise(text)))
         return support
 
     def claims(self, sentence: str) -> list[Claim]:
@@ -174,7 +174,7 @@ class Grounder:
             claims.append(Claim(kind=kind, text=written, key=f"{value}|{unit}"))
         covered: list[tuple[int, int]] = []
         if self.graph is not None:
-            mentions = self.graph.mentions(sentence)
+            mentions = self.graph.lexicon.mentions(sentence)
             as_symptom = {m.surface for m in mentions if m.entity.type == "symptom"}
             for m in mentions:
                 span = (m.start, m.start + len(m.surface))

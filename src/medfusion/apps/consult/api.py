@@ -3,28 +3,34 @@ treatment); naming a patient reads the chart through the audited patient service
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from medfusion.api.auth import DB, CurrentPrincipal
-from medfusion.api.graph import graph_for
-from medfusion.api.knowledge import knowledge_base
+from fastapi import APIRouter, Depends
+
 from medfusion.apps.consult.models import ConsultRequest, ConsultResult
 from medfusion.apps.consult.service import ConsultService
-from medfusion.errors import PermissionDenied
-from medfusion.llm import get_general_model
-from medfusion.settings import get_settings
-from medfusion.store.access import Permission
+from medfusion.apps.deps import DB, General, Knowledge, KnowledgeGraph, requires
+from medfusion.store.access import Permission, Principal
 
 router = APIRouter(prefix="/api", tags=["consult 口袋主任医师"])
+Clinician = Annotated[
+    Principal,
+    Depends(
+        requires(Permission.draft_review, "consult", "会诊建议面向临床医护人员 consults are for clinicians")
+    ),
+]
+
+
+def consult_service(
+    db: DB, principal: Clinician, general: General, kb: Knowledge, graph: KnowledgeGraph
+) -> ConsultService:
+    return ConsultService(db, principal, general, kb, graph)
 
 
 @router.post(
     "/consult", response_model=ConsultResult, summary="口袋主任医师：鉴别诊断、检查、治疗与用药建议（草稿）"
 )
-def consult(db: DB, principal: CurrentPrincipal, request: ConsultRequest) -> ConsultResult:
-    if not principal.may(Permission.draft_review):
-        raise PermissionDenied("会诊建议面向临床医护人员 consults are for clinicians")
-    service = ConsultService(
-        db, principal, get_general_model(get_settings()), knowledge_base(db), graph_for(db)
-    )
+def consult(
+    service: Annotated[ConsultService, Depends(consult_service)], request: ConsultRequest
+) -> ConsultResult:
     return service.consult(request)

@@ -6,9 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from medfusion.agents.guardrails import Finding
-from medfusion.contract import Confidence, OutputWarning, Provenance, Status
-from medfusion.knowledge.answers import AnswerSentence, Evidence
+from medfusion.agents.fusion import FusionOutput
+from medfusion.contract import AnswerSentence
 
 Level = Literal["junior", "attending", "senior"]
 
@@ -38,20 +37,12 @@ class Hypothesis(BaseModel):
     evidence: list[str] = Field(default_factory=list)  # ids of the graph facts behind the profile
 
 
-class ConsultResult(BaseModel):
-    run_id: str
+class ConsultResult(FusionOutput):
+    """The contract (``sentences``: the explanation, each sentence cited; ``answer``: Markdown for the
+    asking doctor, depth by level) plus the differential."""
+
     case: str
     level: Level
     present: list[str]
     absent: list[str]
     hypotheses: list[Hypothesis]
-    sentences: list[AnswerSentence]  # the explanation, each sentence cited
-    answer: str  # Markdown for the asking doctor, depth by level
-    evidence: list[Evidence]
-    confidence: Confidence
-    provenance: Provenance
-    status: Status
-    warnings: list[OutputWarning]
-    guardrails: list[Finding] = Field(default_factory=list)
-    reasoning: str | None = None
-    trace: list[dict[str, object]] = Field(default_factory=list)

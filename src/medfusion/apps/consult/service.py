@@ -13,26 +13,28 @@ the structured differential is the specialist's either way.
 
 from __future__ import annotations
 
-import uuid
+from dataclasses import dataclass
+from typing import Any
 
-from pydantic import BaseModel, Field
-
-from medfusion.agents.drafting import ModelSentence, guard
-from medfusion.agents.fusion import FusionService
-from medfusion.agents.guardrails import Finding
-from medfusion.agents.intent import recognise
-from medfusion.agents.runs import RunRecord, store_run
+from medfusion.agents.fusion import (
+    Draft,
+    DraftRequest,
+    FusionApp,
+    FusionRun,
+    FusionService,
+    Outcome,
+    SpecialistAnswer,
+)
 from medfusion.agents.tools import ToolContext
-from medfusion.agents.trace import Trace
 from medfusion.apps.consult import findings as parsing
 from medfusion.apps.consult.models import ConsultRequest, ConsultResult, DrugIdea, Hypothesis, Level
-from medfusion.apps.consult.ranking import Ranked, profile, rank
-from medfusion.contract import Confidence, OutputWarning, Provenance, Status
+from medfusion.contract import AnswerSentence, Confidence, Evidence, OutputWarning, WarningCode
 from medfusion.errors import InvalidInput
 from medfusion.graph.conflicts import ConflictChecker
 from medfusion.graph.model import Relation
-from medfusion.knowledge.answers import AnswerSentence, PatientContext
-from medfusion.llm import Unavailable, prompt
+from medfusion.graph.queries import Ranked
+from medfusion.knowledge.answers import PatientContext
+from medfusion.llm import prompt
 
 ENGINE = "specialist: knowledge-graph naive Bayes + guideline retrieval + conflict check"
 BRANCHES: dict[Level, int] = {"junior": 5, "attending": 4, "senior": 3}
@@ -45,28 +47,35 @@ DEPTH: dict[Level, str] = {
 }
 
 
-class _Draft(BaseModel):
-    reasoning: str = ""
-    sentences: list[ModelSentence] = Field(min_length=1, max_length=20)
+class _Draft(Draft):
+    """The consult prompt's reply (its JSON schema is named after this class)."""
 
 
-class ConsultService(FusionService):
-    def consult(self, request: ConsultRequest) -> ConsultResult:
-        case = request.case.strip()
-        trace = Trace()
-        with trace.step("guardrail", "before") as step:
-            pre = self.guardrails.before(case)
-            step.output = {"findings": [f.code for f in pre.findings]}
-        if pre.refusal is not None:
-            raise InvalidInput.for_field(
-                "case", "这不是一个可以会诊的病例 not a clinical case", code="not_a_case"
-            )
-        ctx = self.tool_context(request.patient_id)
-        context = ctx.patient_context()
-        context_text = context.text() if context else ""
-        chart = ctx.chart()
+@dataclass
+class _Specialist(SpecialistAnswer):
+    found: parsing.Findings | None = None
+    hypotheses: tuple[Hypothesis, ...] = ()
+    context: PatientContext | None = None
+
+
+class ConsultApp(FusionApp[ConsultRequest, _Specialist, ConsultResult]):
+    name = "consult"
+    engine = ENGINE
+
+    def __init__(self, service: ConsultService) -> None:
+        self.service = service
+
+    def subject(self, request: ConsultRequest) -> str:
+        return request.case.strip()
+
+    def patient_id(self, request: ConsultRequest) -> str | None:
+        return request.patient_id
+
+    def specialist(self, run: FusionRun, request: ConsultRequest) -> _Specialist:
+        s, trace, case = self.service, run.trace, self.subject(request)
+        context = run.tools.patient_context()
         with trace.step("reasoning", "findings") as step:
-            found = parsing.parse(self.graph, case)
+            found = parsing.parse(s.graph, case)
             step.output = {"present": found.present, "absent": found.absent}
         if not found.present:
             raise InvalidInput.for_field(
@@ -75,117 +84,116 @@ class ConsultService(FusionService):
                 code="no_findings",
             )
         with trace.step("reasoning", "rank") as step:
-            ranked = rank(self.graph, found.present, found.absent, k=BRANCHES[request.level])
+            ranked = s.graph.queries.rank_by_naive_bayes(
+                found.present, found.absent, k=BRANCHES[request.level]
+            )
             step.output = {"ranked": [(r.disease, r.probability) for r in ranked]}
-        hypotheses = [self._branch(r, ctx, context) for r in ranked]
-        sentences = self._specialist_sentences(hypotheses, request.level, ctx)
-        warnings = self._warnings(case, hypotheses, found)
+        hypotheses = [s._branch(r, run.tools, context) for r in ranked]
         top = ranked[0] if ranked else None
         coverage = len(top.supporting) / len(found.present) if top else 0.0
-        confidence = Confidence(
-            value=round((top.probability if top else 0.0) * coverage, 3),
-            method="top branch's posterior among the ranked branches × share of present findings it explains",
+        return _Specialist(
+            sentences=s._specialist_sentences(hypotheses, request.level, run.tools),
+            confidence=Confidence(
+                value=round((top.probability if top else 0.0) * coverage, 3),
+                method="top branch's posterior among the ranked branches × share of present findings it "
+                "explains",
+            ),
+            found=found,
+            hypotheses=tuple(hypotheses),
+            context=context,
         )
-        findings: list[Finding] = list(pre.findings)
-        path, model, ref, fallback, chain = "specialist", None, None, None, None
-        usable = (
-            (self.general.protecting([chart.patient.name]) if chart else self.general)
-            if self.general.available and pre.model_allowed
-            else None
+
+    def draft(
+        self, run: FusionRun, request: ConsultRequest, answer: _Specialist, evidence: list[Evidence]
+    ) -> DraftRequest:
+        assert answer.found is not None
+        case, context_text = self.subject(request), answer.context.text() if answer.context else ""
+        template = prompt("consult")
+        messages = template.render(
+            reasoning="cot",
+            level_label=LABEL[request.level],
+            depth=DEPTH[request.level],
+            case=case,
+            present=answer.found.present,
+            absent=answer.found.absent,
+            patient=context_text,
+            hypotheses=list(answer.hypotheses),
+            evidence=evidence,
         )
-        if usable is None:
-            fallback = "no_model" if not self.general.available else "prompt_injection"
-        else:
-            evidence, quarantined = self.guardrails.quarantine(ctx.book.items)
-            findings += quarantined
-            template = prompt("consult")
-            messages = template.render(
-                reasoning="cot",
-                level_label=LABEL[request.level],
-                depth=DEPTH[request.level],
-                case=case,
-                present=found.present,
-                absent=found.absent,
-                patient=context_text,
-                hypotheses=hypotheses,
-                evidence=evidence,
+        return DraftRequest(template, messages, [case, context_text], purpose="consult", schema=_Draft)
+
+    def drafted_confidence(self, answer: _Specialist, outcome: Outcome, share: float) -> Confidence:
+        # the model explains the differential; the ranking, and so its confidence, stays the specialist's
+        return answer.confidence
+
+    def warnings(
+        self, run: FusionRun, request: ConsultRequest, answer: _Specialist, outcome: Outcome
+    ) -> list[OutputWarning]:
+        warnings: list[OutputWarning] = []
+        for h in answer.hypotheses:
+            for d in h.drugs:
+                if d.caution:
+                    warnings.append(OutputWarning.of(WarningCode.drug_conflict, "high", detail=d.caution))
+        if answer.hypotheses and answer.hypotheses[0].probability < 0.5:
+            warnings.append(
+                OutputWarning.of(WarningCode.low_confidence, detail="鉴别诊断之间差距不大，需更多信息。")
             )
-            with trace.step("llm", "consult", prompt=template.ref) as step:
-                drafted = usable.structured(messages, _Draft, purpose="consult")
-                step.outcome = drafted.reason.value if isinstance(drafted, Unavailable) else "ok"
-            if isinstance(drafted, Unavailable):
-                fallback = drafted.reason.value
-            else:
-                guarded, llm_path = guard(
-                    self.guardrails,
-                    drafted.value.sentences,
-                    [case, context_text],
-                    evidence,
-                )
-                findings += guarded.findings
-                if guarded.sentences:
-                    sentences, path, model, ref = (
-                        guarded.sentences,
-                        llm_path,
-                        drafted.completion.model,
-                        template.ref,
-                    )
-                    chain = drafted.value.reasoning or None
-                else:
-                    fallback = "guardrails_rejected"
-        result = ConsultResult(
-            run_id=str(uuid.uuid4()),
+        if not answer.hypotheses:
+            warnings.append(
+                OutputWarning.of(WarningCode.no_evidence, detail="知识图谱中没有与这些发现匹配的疾病。")
+            )
+        return warnings
+
+    def output(
+        self,
+        run: FusionRun,
+        request: ConsultRequest,
+        answer: _Specialist,
+        outcome: Outcome,
+        fields: dict[str, Any],
+    ) -> ConsultResult:
+        assert answer.found is not None
+        case, hypotheses = self.subject(request), list(answer.hypotheses)
+        return ConsultResult(
+            **fields,
             case=case,
             level=request.level,
-            present=found.present,
-            absent=found.absent,
+            present=answer.found.present,
+            absent=answer.found.absent,
             hypotheses=hypotheses,
-            sentences=sentences,
-            answer=_markdown(case, request.level, found, hypotheses, sentences, warnings),
-            evidence=ctx.book.items,
-            confidence=confidence,
-            provenance=Provenance(
-                path=path,
-                engine=ENGINE,
-                model=model,
-                prompt=ref,
-                fallback=fallback,
-            ),
-            status=Status.needs_clinician_confirmation,
-            warnings=warnings,
-            guardrails=findings,
-            reasoning=chain,
-        )
-        steps = trace.as_json()
-        store_run(
-            self.db,
-            self.principal,
-            RunRecord(
-                run_id=result.run_id,
-                agent="consult",
-                question=case,
-                patient_id=request.patient_id,
-                path=path,
-                model=model,
-                status=result.status.value,
-                result=result.model_dump(mode="json"),
-                steps=steps,
+            answer=_markdown(
+                case, request.level, answer.found, hypotheses, outcome.sentences, fields["warnings"]
             ),
         )
-        return result.model_copy(update={"trace": steps})
+
+    def refused(self, request: ConsultRequest, fields: dict[str, Any]) -> ConsultResult:
+        return ConsultResult(
+            **fields, case=self.subject(request), level=request.level, present=[], absent=[], hypotheses=[]
+        )
+
+
+class ConsultService(FusionService):
+    def consult(self, request: ConsultRequest) -> ConsultResult:
+        return self.pipeline.run(ConsultApp(self), request)
 
     def _branch(self, ranked: Ranked, ctx: ToolContext, context: PatientContext | None) -> Hypothesis:
         disease = ranked.disease
         facts: list[str] = []
         symptoms = [
-            n for n in self.graph.neighbours(disease, Relation.has_symptom, limit=30) if n.direction == "out"
+            n
+            for n in self.graph.queries.neighbours(disease, Relation.has_symptom, limit=30)
+            if n.direction == "out"
         ]
         if symptoms:
             facts.append(
-                ctx.book.add_graph(f"{disease}的典型症状", symptoms, profile(self.graph, disease)[:12])
+                ctx.book.add_graph(
+                    f"{disease}的典型症状", symptoms, self.graph.queries.symptom_profile(disease)[:12]
+                )
             )
         checks = [
-            n for n in self.graph.neighbours(disease, Relation.needs_check, limit=10) if n.direction == "out"
+            n
+            for n in self.graph.queries.neighbours(disease, Relation.needs_check, limit=10)
+            if n.direction == "out"
         ]
         if checks:
             facts.append(ctx.book.add_graph(f"{disease}的关键检查", checks))
@@ -196,7 +204,9 @@ class ConsultService(FusionService):
             treatment.append(quoted)
         drugs: list[DrugIdea] = []
         treated = [
-            n for n in self.graph.neighbours(disease, Relation.treated_by, limit=10) if n.direction == "out"
+            n
+            for n in self.graph.queries.neighbours(disease, Relation.treated_by, limit=10)
+            if n.direction == "out"
         ]
         if treated:
             ident = ctx.book.add_graph(f"{disease}的常用药物", treated)
@@ -253,30 +263,6 @@ class ConsultService(FusionService):
                     )
                 )
         return out
-
-    def _warnings(
-        self, case: str, hypotheses: list[Hypothesis], found: parsing.Findings
-    ) -> list[OutputWarning]:
-        warnings: list[OutputWarning] = []
-        if recognise(case).red_flag:
-            warnings.append(
-                OutputWarning(
-                    code="red_flag",
-                    severity="high",
-                    message="病例中有急症信号，请先评估生命体征并按急诊流程处理。",
-                )
-            )
-        for h in hypotheses:
-            for d in h.drugs:
-                if d.caution:
-                    warnings.append(OutputWarning(code="drug_conflict", severity="high", message=d.caution))
-        if hypotheses and hypotheses[0].probability < 0.5:
-            warnings.append(
-                OutputWarning(code="low_confidence", message="鉴别诊断之间差距不大，需更多信息。")
-            )
-        if not hypotheses:
-            warnings.append(OutputWarning(code="no_evidence", message="知识图谱中没有与这些发现匹配的疾病。"))
-        return warnings
 
 
 def _markdown(

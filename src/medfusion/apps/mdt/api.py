@@ -3,26 +3,29 @@ through the audited patient service; a FHIR Bundle is consulted without being st
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from medfusion.api.auth import DB, CurrentPrincipal
-from medfusion.api.graph import graph_for
-from medfusion.api.knowledge import knowledge_base
+from fastapi import APIRouter, Depends
+
+from medfusion.apps.deps import DB, General, Knowledge, KnowledgeGraph, requires
 from medfusion.apps.mdt.models import MdtRequest, MdtResult
 from medfusion.apps.mdt.service import MdtService
-from medfusion.errors import PermissionDenied
-from medfusion.llm import get_general_model
-from medfusion.settings import get_settings
-from medfusion.store.access import Permission
+from medfusion.store.access import Permission, Principal
 
 router = APIRouter(prefix="/api", tags=["mdt 多学科会诊"])
+Clinician = Annotated[
+    Principal, Depends(requires(Permission.draft_review, "mdt", "会诊面向临床医护人员 MDT is for clinicians"))
+]
+
+
+def mdt_service(
+    db: DB, principal: Clinician, general: General, kb: Knowledge, graph: KnowledgeGraph
+) -> MdtService:
+    return MdtService(db, principal, general, kb, graph)
 
 
 @router.post(
     "/mdt", response_model=MdtResult, summary="多学科会诊：并行专科意见、加权共识、冲突核查、纪要（草稿）"
 )
-def mdt(db: DB, principal: CurrentPrincipal, request: MdtRequest) -> MdtResult:
-    if not principal.may(Permission.draft_review):
-        raise PermissionDenied("会诊面向临床医护人员 MDT is for clinicians")
-    general = get_general_model(get_settings())
-    return MdtService(db, principal, general, knowledge_base(db), graph_for(db)).run(request)
+def mdt(service: Annotated[MdtService, Depends(mdt_service)], request: MdtRequest) -> MdtResult:
+    return service.run(request)

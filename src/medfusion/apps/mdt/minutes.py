@@ -4,8 +4,8 @@ explaining paths, and where every line comes from (evidence ids and each view's 
 from __future__ import annotations
 
 from medfusion.apps.mdt.models import ConsensusItem, MdtCase, SpecialtyView
+from medfusion.contract import Evidence
 from medfusion.graph.conflicts import Conflict
-from medfusion.knowledge.answers import Evidence
 
 _PATH = {"specialist": "专科路径", "llm": "通用模型", "fused": "通专融合"}
 _SEX = {"male": "男", "female": "女", "other": "其他", "unknown": "未知"}

@@ -6,10 +6,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from medfusion.agents.fusion import FusionOutput
 from medfusion.agents.guardrails import Finding
-from medfusion.contract import Confidence, OutputWarning, Provenance, Status
+from medfusion.contract import Fallback
 from medfusion.graph.conflicts import Conflict
-from medfusion.knowledge.answers import Evidence
 
 
 class MdtRequest(BaseModel):
@@ -60,7 +60,7 @@ class SpecialtyView(BaseModel):
     options: list[Option]
     confidence: float
     path: Literal["specialist", "llm", "fused"]
-    fallback: str | None = None
+    fallback: Fallback | None = None
     tokens: int = 0
     findings: list[Finding] = Field(default_factory=list)
 
@@ -73,8 +73,10 @@ class ConsensusItem(BaseModel):
     citations: list[str]
 
 
-class MdtResult(BaseModel):
-    run_id: str
+class MdtResult(FusionOutput):
+    """The contract (``answer``: the minutes again, for feedback and export; ``sentences``: the consensus,
+    each item cited) plus the consultation."""
+
     case: MdtCase
     routing: Literal["solo", "team"]
     complexity: int
@@ -83,12 +85,4 @@ class MdtResult(BaseModel):
     conflicts: list[Conflict]
     rounds: int
     minutes: str  # Markdown
-    answer: str  # the minutes again, for feedback and export
-    sentences: list[dict[str, Any]] = Field(default_factory=list)
-    evidence: list[Evidence]
-    confidence: Confidence
-    provenance: Provenance
-    status: Status
-    warnings: list[OutputWarning]
     tokens: int
-    trace: list[dict[str, object]] = Field(default_factory=list)

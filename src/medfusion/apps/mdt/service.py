@@ -7,24 +7,27 @@
 5. a confidence-weighted Borda consensus;
 6. self-correction: overall confidence below ``THRESHOLD`` triggers extra retrieval and a second round;
 7. the conflict check again over what the consensus proposes; Markdown minutes; the run stored for review.
+
+Steps 2–7 are MDT's specialist stage in the platform's :class:`~medfusion.agents.fusion.FusionPipeline`,
+which checks the consultation's question with the guardrails first and stores and audits the run.
 """
 
 from __future__ import annotations
 
-import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from medfusion.agents.evidence import EvidenceBook
-from medfusion.agents.fusion import FusionService
-from medfusion.agents.runs import RunRecord, store_run
+from medfusion.agents.fusion import FusionApp, FusionRun, FusionService, Outcome, SpecialistAnswer
 from medfusion.agents.trace import Trace
 from medfusion.apps.mdt import case as cases
 from medfusion.apps.mdt import minutes, pool
 from medfusion.apps.mdt.consensus import borda
-from medfusion.apps.mdt.models import MdtCase, MdtRequest, MdtResult, SpecialtyView
+from medfusion.apps.mdt.models import ConsensusItem, MdtCase, MdtRequest, MdtResult, SpecialtyView
 from medfusion.apps.mdt.specialty import agent_view, specialist_view
-from medfusion.contract import Confidence, OutputWarning, Provenance, Status
+from medfusion.contract import AnswerSentence, Confidence, Fallback, OutputWarning, Path, WarningCode
 from medfusion.errors import InvalidInput
 from medfusion.graph.conflicts import Conflict, ConflictChecker
 from medfusion.interop.fhir import bundle_to_charts
@@ -34,6 +37,170 @@ from medfusion.store.patient_service import PatientService
 
 THRESHOLD = 0.5
 ENGINE = "specialist: guideline sections + knowledge graph + conflict check; confidence-weighted Borda"
+
+
+@dataclass
+class _Consultation:
+    chart: PatientChart
+    request: MdtRequest
+    on: date | None
+
+
+@dataclass
+class _Specialist(SpecialistAnswer):
+    case: MdtCase | None = None
+    routing: str = "solo"
+    complexity: int = 0
+    views: list[SpecialtyView] = field(default_factory=list)
+    consensus: list[ConsensusItem] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    rounds: int = 1
+    minutes: str = ""
+    tokens: int = 0
+
+
+class MdtApp(FusionApp[_Consultation, _Specialist, MdtResult]):
+    name = "mdt"
+    engine = ENGINE
+
+    def __init__(self, service: MdtService) -> None:
+        self.service = service
+
+    def subject(self, consultation: _Consultation) -> str:
+        return consultation.request.question
+
+    def question(self, consultation: _Consultation) -> str:
+        return consultation.request.question or f"MDT {consultation.chart.patient.id}"
+
+    def patient_id(self, consultation: _Consultation) -> str | None:
+        return consultation.request.patient_id
+
+    def protected(self, run: FusionRun, consultation: _Consultation) -> list[str]:
+        return [consultation.chart.patient.name]
+
+    def specialist(self, run: FusionRun, consultation: _Consultation) -> _Specialist:
+        chart, request, trace = consultation.chart, consultation.request, run.trace
+        case = cases.from_chart(chart, consultation.on)
+        if not case.diagnoses:
+            raise InvalidInput.for_field(
+                "case", "病例没有在治诊断，无需会诊 no active diagnoses", code="no_diagnoses"
+            )
+        checker = ConflictChecker(self.service.graph)
+        with trace.step("tool", "check_conflicts") as step:
+            report = checker.check_chart(chart, request.proposed_drugs, request.proposed_procedures)
+            step.output = {"conflicts": len(report.conflicts)}
+        team, routing, complexity = pool.select(case, len(report.conflicts), request.proposed_drugs)
+        general = run.usable
+        not_used = Fallback.no_model if not run.general.available else Fallback.prompt_injection
+        ledger = run.general.ledger.totals
+        tokens_before = ledger.prompt_tokens + ledger.completion_tokens
+        rounds_of = _Rounds(self.service, case, run.book, report.conflicts, general, not_used, trace)
+        views = rounds_of.round(team, second=False)
+        rounds, overall = 1, _overall(views)
+        if overall < THRESHOLD:
+            weak = {v.specialty for v in views if v.confidence < THRESHOLD}
+            with trace.step("reasoning", "self-correction", overall=overall) as step:
+                again = rounds_of.round({k: team[k] for k in weak}, second=True)
+                views = [next((a for a in again if a.specialty == v.specialty), v) for v in views]
+                rounds, overall = 2, _overall(views)
+                step.output = {"specialties": sorted(weak), "overall": overall}
+        consensus = borda(views)
+        proposed = [c.key.removeprefix("drug:") for c in consensus if c.key.startswith("drug:")]
+        with trace.step("tool", "check_conflicts(consensus)") as step:
+            final = checker.check_chart(
+                chart, [*request.proposed_drugs, *proposed], request.proposed_procedures
+            )
+            step.output = {"conflicts": len(final.conflicts)}
+        paths = {v.path for v in views}
+        path: Path = "fused" if paths & {"fused", "llm"} else "specialist"
+        fallbacks = sorted({v.fallback for v in views if v.fallback})
+        ledger = run.general.ledger.totals
+        text = minutes.render(
+            case,
+            routing,
+            views,
+            consensus,
+            final.conflicts,
+            run.book.items,
+            rounds,
+            overall,
+            request.question,
+        )
+        return _Specialist(
+            sentences=[AnswerSentence(text=c.text, citations=c.citations) for c in consensus],
+            confidence=Confidence(
+                value=overall,
+                method="mean of the specialties' confidences, weighted by the number of options each gave",
+            ),
+            path=path,
+            model=next(iter(run.general.describe().values()), None) if path != "specialist" else None,
+            fallback=Fallback(fallbacks[0]) if path == "specialist" and fallbacks else None,
+            case=case,
+            routing=routing,
+            complexity=complexity,
+            views=views,
+            consensus=consensus,
+            conflicts=final.conflicts,
+            rounds=rounds,
+            minutes=text,
+            tokens=ledger.prompt_tokens + ledger.completion_tokens - tokens_before,
+        )
+
+    def warnings(
+        self, run: FusionRun, consultation: _Consultation, answer: _Specialist, outcome: Outcome
+    ) -> list[OutputWarning]:
+        warnings = [
+            OutputWarning.of(
+                WarningCode.drug_conflict,
+                "high" if c.severity.value in {"contraindicated", "major"} else "caution",
+                detail=c.sentence(),
+            )
+            for c in answer.conflicts
+        ]
+        if answer.confidence.value < THRESHOLD:
+            warnings.append(
+                OutputWarning.of(
+                    WarningCode.low_confidence, detail="二轮讨论后置信度仍偏低，请补充资料或线下会诊。"
+                )
+            )
+        return warnings
+
+    def output(
+        self,
+        run: FusionRun,
+        consultation: _Consultation,
+        answer: _Specialist,
+        outcome: Outcome,
+        fields: dict[str, Any],
+    ) -> MdtResult:
+        assert answer.case is not None
+        return MdtResult(
+            **fields,
+            case=answer.case,
+            routing=answer.routing,
+            complexity=answer.complexity,
+            specialties=answer.views,
+            consensus=answer.consensus,
+            conflicts=answer.conflicts,
+            rounds=answer.rounds,
+            minutes=answer.minutes,
+            answer=answer.minutes,
+            tokens=answer.tokens,
+        )
+
+    def refused(self, consultation: _Consultation, fields: dict[str, Any]) -> MdtResult:
+        return MdtResult(
+            **fields,
+            case=cases.from_chart(consultation.chart, consultation.on),
+            routing="solo",
+            complexity=0,
+            specialties=[],
+            consensus=[],
+            conflicts=[],
+            rounds=0,
+            minutes=fields["answer"],
+            tokens=0,
+        )
 
 
 class MdtService(FusionService):
@@ -52,129 +219,42 @@ class MdtService(FusionService):
 
     def consult_chart(self, chart: PatientChart, request: MdtRequest, on: date | None = None) -> MdtResult:
         """The MDT on a chart already in hand (``request`` supplies the question and proposals)."""
-        trace = Trace()
-        case = cases.from_chart(chart, on)
-        if not case.diagnoses:
-            raise InvalidInput.for_field(
-                "case", "病例没有在治诊断，无需会诊 no active diagnoses", code="no_diagnoses"
-            )
-        checker = ConflictChecker(self.graph)
-        with trace.step("tool", "check_conflicts") as step:
-            report = checker.check_chart(chart, request.proposed_drugs, request.proposed_procedures)
-            step.output = {"conflicts": len(report.conflicts)}
-        team, routing, complexity = pool.select(case, len(report.conflicts), request.proposed_drugs)
-        book = EvidenceBook()
-        general = self.general.protecting([chart.patient.name]) if self.general.available else self.general
-        tokens_before = general.ledger.totals.prompt_tokens + general.ledger.totals.completion_tokens
-        views = self._round(case, team, book, report.conflicts, general, trace, second=False)
-        rounds = 1
-        overall = _overall(views)
-        if overall < THRESHOLD:
-            weak = {v.specialty for v in views if v.confidence < THRESHOLD}
-            with trace.step("reasoning", "self-correction", overall=overall) as step:
-                again = self._round(
-                    case, {k: team[k] for k in weak}, book, report.conflicts, general, trace, True
-                )
-                views = [next((a for a in again if a.specialty == v.specialty), v) for v in views]
-                rounds, overall = 2, _overall(views)
-                step.output = {"specialties": sorted(weak), "overall": overall}
-        consensus = borda(views)
-        proposed = [c.key.removeprefix("drug:") for c in consensus if c.key.startswith("drug:")]
-        with trace.step("tool", "check_conflicts(consensus)") as step:
-            final = checker.check_chart(
-                chart, [*request.proposed_drugs, *proposed], request.proposed_procedures
-            )
-            step.output = {"conflicts": len(final.conflicts)}
-        paths = {v.path for v in views}
-        path = "fused" if paths & {"fused", "llm"} else "specialist"
-        fallbacks = sorted({v.fallback for v in views if v.fallback})
-        warnings = [
-            OutputWarning(
-                code="drug_conflict",
-                severity="high" if c.severity.value in {"contraindicated", "major"} else "caution",
-                message=c.sentence(),
-            )
-            for c in final.conflicts
-        ]
-        if overall < THRESHOLD:
-            warnings.append(
-                OutputWarning(code="low_confidence", message="二轮讨论后置信度仍偏低，请补充资料或线下会诊。")
-            )
-        text = minutes.render(
-            case, routing, views, consensus, final.conflicts, book.items, rounds, overall, request.question
-        )
-        tokens = general.ledger.totals.prompt_tokens + general.ledger.totals.completion_tokens - tokens_before
-        result = MdtResult(
-            run_id=str(uuid.uuid4()),
-            case=case,
-            routing=routing,
-            complexity=complexity,
-            specialties=views,
-            consensus=consensus,
-            conflicts=final.conflicts,
-            rounds=rounds,
-            minutes=text,
-            answer=text,
-            sentences=[{"text": c.text, "citations": c.citations} for c in consensus],
-            evidence=book.items,
-            confidence=Confidence(
-                value=overall,
-                method="mean of the specialties' confidences, weighted by the number of options each gave",
-            ),
-            provenance=Provenance(
-                path=path,
-                engine=ENGINE,
-                model=next(iter(general.describe().values()), None) if path != "specialist" else None,
-                fallback=", ".join(fallbacks)
-                if path == "specialist" and fallbacks
-                else ("no_model" if not self.general.available else None),
-            ),
-            status=Status.needs_clinician_confirmation,
-            warnings=warnings,
-            tokens=tokens,
-        )
-        steps = trace.as_json()
-        store_run(
-            self.db,
-            self.principal,
-            RunRecord(
-                run_id=result.run_id,
-                agent="mdt",
-                question=request.question or f"MDT {case.patient_id}",
-                patient_id=request.patient_id,
-                path=path,
-                model=result.provenance.model,
-                status=result.status.value,
-                result=result.model_dump(mode="json"),
-                steps=steps,
-            ),
-        )
-        return result.model_copy(update={"trace": steps})
+        return self.pipeline.run(MdtApp(self), _Consultation(chart, request, on))
 
-    def _round(
-        self,
-        case: MdtCase,
-        team: dict[str, str],
-        book: EvidenceBook,
-        conflicts: list[Conflict],
-        general: GeneralModel,
-        trace: Trace,
-        second: bool,
-    ) -> list[SpecialtyView]:
+
+@dataclass
+class _Rounds:
+    """One discussion round: every specialty's view in parallel — an agent with a model, the specialist
+    path without (its fallback says why)."""
+
+    service: FusionService
+    case: MdtCase
+    book: EvidenceBook
+    conflicts: list[Conflict]
+    general: GeneralModel | None
+    not_used: Fallback
+    trace: Trace
+
+    def round(self, team: dict[str, str], second: bool) -> list[SpecialtyView]:
         table = pool.pool()
-        case_text = _case_text(case)
+        case_text = _case_text(self.case)
+        s = self.service
 
         def one(key: str) -> SpecialtyView:
             base = specialist_view(
-                key, table[key], team[key], case, self.kb, self.graph, book, conflicts, second
+                key, table[key], team[key], self.case, s.kb, s.graph, self.book, self.conflicts, second
             )
-            if not general.available:
-                return base.model_copy(update={"fallback": "no_model"})
-            return agent_view(key, table[key], team[key], case_text, general, self.kb, self.graph, book, base)
+            if self.general is None:
+                return base.model_copy(update={"fallback": self.not_used})
+            return agent_view(
+                key, table[key], team[key], case_text, self.general, s.kb, s.graph, self.book, base
+            )
 
-        with trace.step("reasoning", f"specialties round {2 if second else 1}", team=",".join(team)) as step:
-            with ThreadPoolExecutor(max_workers=min(4, max(len(team), 1))) as pool_:
-                views = list(pool_.map(one, list(team)))
+        with self.trace.step(
+            "reasoning", f"specialties round {2 if second else 1}", team=",".join(team)
+        ) as step:
+            with ThreadPoolExecutor(max_workers=min(4, max(len(team), 1))) as workers:
+                views = list(workers.map(one, list(team)))
             step.output = {v.label: v.confidence for v in views}
             step.tokens = sum(v.tokens for v in views)
         return views

@@ -22,9 +22,9 @@ from medfusion.agents.plans import clinical_plan
 from medfusion.agents.runtime import Agent, AgentSpec, Budget
 from medfusion.agents.tools import ToolContext, clinical_tools
 from medfusion.apps.mdt.models import MdtCase, Option, SpecialtyView
+from medfusion.graph import Graph
 from medfusion.graph.conflicts import Conflict
-from medfusion.graph.model import Relation
-from medfusion.graph.store import GraphStore
+from medfusion.graph.model import EntityType, Relation
 from medfusion.knowledge.answers import NO_CONFLICT_SOURCE
 from medfusion.knowledge.base import KnowledgeBase
 from medfusion.llm import GeneralModel
@@ -37,12 +37,12 @@ DEFAULT_FOCUS = ("treatment", "drugs", "checks")
 _TOOLS = ["search_guidelines", "graph_neighbours", "check_conflicts", "answer_from_knowledge"]
 
 
-def graph_disease(graph: GraphStore, name: str, icd10: str) -> str | None:
+def graph_disease(graph: Graph, name: str, icd10: str) -> str | None:
     """The graph's disease for a chart diagnosis: by name or synonym, else by its ICD-10 category."""
     for term in (name, icd10.split(".")[0], icd10):
-        found = [e for e in graph.resolve(term) if e.type == "disease"]
-        if found:
-            return found[0].name
+        found = graph.lexicon.resolve_term(EntityType.disease, term)
+        if found is not None:
+            return found.name
     return None
 
 
@@ -66,7 +66,7 @@ def specialist_view(
     reason: str,
     case: MdtCase,
     kb: KnowledgeBase,
-    graph: GraphStore,
+    graph: Graph,
     book: EvidenceBook,
     conflicts: list[Conflict],
     second_round: bool = False,
@@ -96,7 +96,9 @@ def specialist_view(
             continue
         found_any = False
         checks = [
-            n for n in graph.neighbours(disease, Relation.needs_check, limit=12) if n.direction == "out"
+            n
+            for n in graph.queries.neighbours(disease, Relation.needs_check, limit=12)
+            if n.direction == "out"
         ]
         if "imaging" in focus:
             checks = [c for c in checks if _IMAGING.search(c.name)]
@@ -123,7 +125,9 @@ def specialist_view(
                 found_any = True
         if "drugs" in focus:
             treated = [
-                n for n in graph.neighbours(disease, Relation.treated_by, limit=8) if n.direction == "out"
+                n
+                for n in graph.queries.neighbours(disease, Relation.treated_by, limit=8)
+                if n.direction == "out"
             ]
             if treated:
                 ident = book.add_graph(f"{disease}的常用药物", treated)
@@ -168,8 +172,8 @@ def specialist_view(
     )
 
 
-def _option_key(graph: GraphStore, text: str) -> str:
-    for m in graph.mentions(text):
+def _option_key(graph: Graph, text: str) -> str:
+    for m in graph.lexicon.mentions(text):
         if m.entity.type in {"drug", "drug_class"}:
             return f"drug:{m.entity.name}"
         if m.entity.type == "check":
@@ -184,7 +188,7 @@ def agent_view(
     case_text: str,
     general: GeneralModel,
     kb: KnowledgeBase,
-    graph: GraphStore,
+    graph: Graph,
     book: EvidenceBook,
     fallback: SpecialtyView,
 ) -> SpecialtyView:

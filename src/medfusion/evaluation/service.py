@@ -1,8 +1,9 @@
-"""/api/eval — start validation runs and read their results (managers and admins: ``evaluation:run``).
+"""Validation runs started from the API and the web UI (managers and admins: ``evaluation:run``).
 
 A run starts in a background thread and writes under ``data_dir/evaluations/<id>/`` exactly what
 ``medfusion eval run`` writes; reading returns its status, results and the HTML report. Starting and reading
-are audited."""
+are audited. The HTTP routes are in :mod:`medfusion.api.evaluation`, the pages in :mod:`medfusion.web.pages`;
+both call these functions."""
 
 from __future__ import annotations
 
@@ -12,11 +13,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from medfusion.api.auth import DB, CurrentPrincipal, require
 from medfusion.errors import InvalidInput, MedFusionError, NotFound
 from medfusion.evaluation import runner
 from medfusion.evaluation.registry import build, check, models_of
@@ -26,9 +24,7 @@ from medfusion.settings import get_settings
 from medfusion.store import audit
 from medfusion.store.access import Permission, Principal
 from medfusion.store.database import Database
-
-router = APIRouter(prefix="/api/eval", tags=["evaluation 验证中心"])
-_ID = r"^[0-9a-f]{32}$"
+from medfusion.store.tokens import require
 
 
 class EvalRunRequest(BaseModel):
@@ -120,9 +116,11 @@ def start_run(db: Database, principal: Principal, request: EvalRunRequest) -> Ev
     return _status(folder)
 
 
-@router.post("/runs", response_model=EvalRunStatus, status_code=202, summary="启动一次评测（后台运行）")
-def start(db: DB, principal: CurrentPrincipal, request: EvalRunRequest) -> EvalRunStatus:
-    return start_run(db, principal, request)
+def evaluation_status(db: Database, principal: Principal, run_id: str) -> EvalRunStatus:
+    """One run's status and results; reading is audited."""
+    found = _status(_folder(run_id))
+    _audit(db, principal, "eval.read", run_id)
+    return found
 
 
 def evaluation_runs() -> list[EvalRunStatus]:
@@ -139,28 +137,8 @@ def evaluation_report_html(run_id: str) -> str:
     return page.read_text(encoding="utf-8")
 
 
-@router.get("/runs", response_model=list[EvalRunStatus], summary="评测运行列表")
-def runs(db: DB, principal: CurrentPrincipal) -> list[EvalRunStatus]:
-    require(db, principal, Permission.evaluation_run, "eval.list", "评测需要 evaluation:run 权限")
-    return evaluation_runs()
-
-
 def _folder(run_id: str) -> Path:
     folder = _root() / run_id
     if not run_id.isalnum() or not (folder / "status.json").exists():
         raise NotFound(f"没有这次评测 no evaluation run {run_id}")
     return folder
-
-
-@router.get("/runs/{run_id}", response_model=EvalRunStatus, summary="评测状态与结果")
-def status(db: DB, principal: CurrentPrincipal, run_id: str) -> EvalRunStatus:
-    require(db, principal, Permission.evaluation_run, "eval.read", "评测需要 evaluation:run 权限")
-    found = _status(_folder(run_id))
-    _audit(db, principal, "eval.read", run_id)
-    return found
-
-
-@router.get("/runs/{run_id}/report", response_class=HTMLResponse, summary="评测报告（HTML）")
-def report(db: DB, principal: CurrentPrincipal, run_id: str) -> HTMLResponse:
-    require(db, principal, Permission.evaluation_run, "eval.report", "评测需要 evaluation:run 权限")
-    return HTMLResponse(evaluation_report_html(run_id))

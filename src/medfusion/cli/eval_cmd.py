@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,13 +14,15 @@ from medfusion.errors import InvalidInput
 from medfusion.evaluation import report as reports
 from medfusion.evaluation import runner
 from medfusion.evaluation.datasets import missing
-from medfusion.evaluation.registry import TARGETS, build, check, models_of
+from medfusion.evaluation.registry import build, check, models_of, targets
+from medfusion.evaluation.results import RunResult
+from medfusion.evaluation.results import read as read_run
 from medfusion.evaluation.rubric import Judge, ModelJudge, RuleJudge
 from medfusion.evaluation.suites import SUITES
 from medfusion.evaluation.targets import Target
 from medfusion.jobs.executors import ExecutorName, worker_threads
 from medfusion.llm import get_general_model
-from medfusion.settings import get_settings
+from medfusion.settings import get_settings, set_process_default
 
 app = typer.Typer(help="验证中心 Validation center: suites, targets, runs, reports.", no_args_is_help=True)
 
@@ -41,7 +42,7 @@ def _share_cores(executor: ExecutorName, workers: int) -> None:
     2 threads on 2 cores, 5.9 s with a team of 2 per thread, 5.1 s with 1). An explicit setting wins."""
     if executor is ExecutorName.inline and workers > 1:
         for key, value in worker_threads(workers).items():
-            os.environ.setdefault(key, value)
+            set_process_default(key, value)
 
 
 def _bar(update: Callable[[int, int], None] | None) -> runner.Progress | None:
@@ -63,7 +64,7 @@ class _Runs:
     shared: Path = field(default_factory=lambda: get_settings().shared_data.expanduser().resolve())
     targets: dict[str, Target] = field(default_factory=dict)  # built once per sweep
 
-    def run(self, suite: str, name: str, out: Path, datasets: list[str] | None = None) -> runner.RunResult:
+    def run(self, suite: str, name: str, out: Path, datasets: list[str] | None = None) -> RunResult:
         if name not in self.targets:
             self.targets[name] = build(name)
         chosen = self.targets[name]
@@ -95,7 +96,7 @@ def list_all() -> None:
         state = "" if s.landed else f"  [未上线 not landed: {s.needs}]"
         typer.echo(f"  {s.name:9s} {s.dimension:9s} {', '.join(s.datasets) or '—'} — {s.description}{state}")
     typer.echo("targets:")
-    for name, text in TARGETS.items():
+    for name, text in targets().items():
         typer.echo(f"  {name:14s} {text}")
 
 
@@ -176,7 +177,7 @@ def report(
     out: Annotated[Path, typer.Option(help="报告输出目录")],
 ) -> None:
     """并排报告 A side-by-side report of several runs (report.html, report.md)."""
-    results = [runner.read(folder) for folder in runs]
+    results = [read_run(folder) for folder in runs]
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.md").write_text(reports.markdown(results), encoding="utf-8")
     (out / "report.html").write_text(reports.html(results), encoding="utf-8")

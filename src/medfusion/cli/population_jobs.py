@@ -1,5 +1,10 @@
 """Population generation as batch jobs: to JSONL/FHIR files, or straight into the database.
 
+These job kinds compose three data-layer modules — ``synth`` (the residents), ``jobs`` (chunks and
+checkpoints) and ``store`` (the database job) — which may not import one another, so they live here, with the
+command that runs them (``medfusion synth population``). Workers re-create them by import path
+(``medfusion.cli.population_jobs:PopulationToFile``); job ids depend only on the kind's name and parameters.
+
 File job: each chunk of residents is written to its own file atomically, and ``finish`` concatenates them in
 order — so the output is the same bytes whatever the executor, worker count or number of interruptions.
 Database job: each chunk commits its patients, one audit entry and its ``job_chunks`` marker in a single
@@ -8,19 +13,19 @@ transaction, so a chunk is loaded exactly once however often the job is resumed.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-from medfusion.interop.fhir import chart_to_bundle
-from medfusion.jobs.checkpoint import atomic_write_bytes, chunk_committed, chunk_path, commit_marker
+from medfusion.jobs.checkpoint import atomic_write_bytes, chunk_path
 from medfusion.jobs.model import Chunk, ChunkReport, JobContext, JobKind, even_chunks
 from medfusion.record.models import PatientChart
 from medfusion.store import audit
 from medfusion.store.database import Database
+from medfusion.store.job_chunks import chunk_committed, commit_marker
 from medfusion.store.patients import PatientRepository
+from medfusion.synth.lines import resident_line
 from medfusion.synth.population import generate_record
 
 _databases: dict[str, Database] = {}
@@ -31,12 +36,6 @@ def _database(url: str) -> Database:
     if url not in _databases:
         _databases[url] = Database(url)
     return _databases[url]
-
-
-def resident_line(seed: int, index: int, fmt: str, id_prefix: str, plant_pii: bool) -> str:
-    record = generate_record(seed, index, id_prefix, plant_pii)
-    payload = chart_to_bundle(PatientChart.model_validate(record)) if fmt == "fhir" else record
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
 class PopulationToFile(JobKind):

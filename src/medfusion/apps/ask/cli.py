@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from medfusion.agents.ask import AskRequest, AskService
+from medfusion.apps.ask.models import AskRequest
+from medfusion.apps.ask.service import AskService
 from medfusion.errors import InvalidInput
 from medfusion.knowledge import packs
 from medfusion.llm import get_general_model

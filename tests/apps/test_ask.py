@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from medfusion.agents.ask import AskRequest, AskResult, AskService
+from medfusion.apps.ask.models import AskRequest, AskResult
+from medfusion.apps.ask.service import AskService
 from medfusion.llm import GeneralModel
 from medfusion.record.models import AllergyIntolerance, MedicationRequest, PatientChart
 from medfusion.store import audit

@@ -1,0 +1,92 @@
+"""The app frame's dependencies, as FastAPI ``Depends`` markers: the database, who is asking, the
+knowledge base, the graph, the general model, and one audited permission check.
+
+Routers (apps' and the API's own) declare what they need with these; the API supplies the
+implementations (:class:`Providers`, installed on ``app.state.providers`` by ``api/deps.py``) — long-lived
+instances per database, built once. So an app router never imports a surface, and a test can swap any
+provider."""
+
+from __future__ import annotations
+
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from medfusion.graph import Graph
+from medfusion.knowledge.base import KnowledgeBase
+from medfusion.llm import GeneralModel
+from medfusion.settings import Settings
+from medfusion.store.access import Permission, Principal
+from medfusion.store.database import Database
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+
+
+class Providers(Protocol):
+    settings: Settings
+    db: Database
+
+    def principal(self, token: str | None) -> Principal: ...
+
+    def knowledge(self) -> KnowledgeBase: ...
+
+    def graph(self) -> Graph: ...
+
+    def general(self) -> GeneralModel: ...
+
+    def require(self, principal: Principal, permission: Permission, action: str, message: str) -> None:
+        """Refuse ``principal`` without ``permission``: audited as denied, then 403."""
+
+
+def providers(request: Request) -> Providers:
+    found: Providers = request.app.state.providers
+    return found
+
+
+def database(request: Request) -> Database:
+    return providers(request).db
+
+
+def settings(request: Request) -> Settings:
+    return providers(request).settings
+
+
+def principal(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
+    return providers(request).principal(token)
+
+
+def knowledge(request: Request) -> KnowledgeBase:
+    return providers(request).knowledge()
+
+
+def graph(request: Request) -> Graph:
+    return providers(request).graph()
+
+
+def general(request: Request) -> GeneralModel:
+    return providers(request).general()
+
+
+DB = Annotated[Database, Depends(database)]
+AppSettings = Annotated[Settings, Depends(settings)]
+CurrentPrincipal = Annotated[Principal, Depends(principal)]
+Knowledge = Annotated[KnowledgeBase, Depends(knowledge)]
+KnowledgeGraph = Annotated[Graph, Depends(graph)]
+General = Annotated[GeneralModel, Depends(general)]
+
+
+class requires:
+    """The one audited permission check: the signed-in principal when it holds ``permission``; otherwise
+    the refusal is written to the audit log (``action``, by default the route) and answered 403."""
+
+    def __init__(self, permission: Permission, action: str | None = None, message: str | None = None) -> None:
+        self.permission = permission
+        self.action = action
+        self.message = message or f"需要 {permission.value} 权限 {permission.value} required"
+
+    def __call__(self, request: Request, who: CurrentPrincipal) -> Principal:
+        route = request.scope.get("route")
+        action = self.action or f"api:{request.method} {getattr(route, 'path', request.url.path)}"
+        providers(request).require(who, self.permission, action, self.message)
+        return who

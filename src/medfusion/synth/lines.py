@@ -1,0 +1,15 @@
+"""One synthetic resident as one output line: our record as JSON, or an R4 Bundle (``--format fhir``)."""
+
+from __future__ import annotations
+
+import json
+
+from medfusion.interop.fhir import chart_to_bundle
+from medfusion.record.models import PatientChart
+from medfusion.synth.population import generate_record
+
+
+def resident_line(seed: int, index: int, fmt: str, id_prefix: str, plant_pii: bool) -> str:
+    record = generate_record(seed, index, id_prefix, plant_pii)
+    payload = chart_to_bundle(PatientChart.model_validate(record)) if fmt == "fhir" else record
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
