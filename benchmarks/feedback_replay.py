@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from benchmarks.retrieval import ingest_answers, triage_rows
-from medfusion.knowledge import feedback_prior
+from medfusion.feedback import prior as feedback_prior
 from medfusion.knowledge.base import KnowledgeBase
 from medfusion.settings import get_settings
 from medfusion.store.database import Database

@@ -96,3 +96,10 @@ class InvalidAppSpec(MedFusionError):
 
     code = "invalid_app_spec"
     status_code = 500
+
+
+class EventRelayUnavailable(MedFusionError):
+    """The configured event relay (``MEDFUSION_EVENTS_RELAY``, NATS JetStream) cannot be reached."""
+
+    code = "event_relay_unavailable"
+    status_code = 503

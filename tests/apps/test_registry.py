@@ -31,14 +31,17 @@ from medfusion.agents.fusion import (
 from medfusion.api.app import create_app
 from medfusion.apps import registry
 from medfusion.apps.deps import DB, CurrentPrincipal, General, Knowledge, KnowledgeGraph
-from medfusion.apps.spec import AppSpec, EvalTarget, Example, Item, Prediction, Task, WriteBack, timed
+from medfusion.apps.spec import AppSpec, EvalTarget, EventSubscriber, Example, WriteBack
 from medfusion.cli.main import main
 from medfusion.contract import AnswerSentence, Confidence
+from medfusion.contract.evaluation import Item, Prediction, Task, timed
 from medfusion.errors import InvalidAppSpec
 from medfusion.evaluation import registry as targets
 from medfusion.settings import get_settings
 from medfusion.store.access import Permission, system_principal
 from medfusion.store.database import Database
+from medfusion.store.event_dispatch import subscribers
+from medfusion.store.events import RecordEvent
 from medfusion.store.patient_service import PatientService
 from medfusion.synth import generate_population
 from tests.apps.test_contract import _check
@@ -98,7 +101,7 @@ def _service(
 
 @router.post("/echo-demo", response_model=EchoResult)
 def echo(service: Annotated[FusionService, Depends(_service)], request: EchoRequest) -> EchoResult:
-    return service.pipeline.run(EchoApp(), request)
+    return service.pipeline.run(EchoApp(service), request)
 
 
 def echo_command(text: str) -> None:
@@ -115,6 +118,9 @@ class EchoTarget:
         return timed(item, time.perf_counter(), output=item.prompt, path="specialist")
 
 
+SEEN: list[RecordEvent] = []
+
+
 ECHO = AppSpec(
     name="echo_demo",
     title="回声演示",
@@ -125,14 +131,43 @@ ECHO = AppSpec(
     eval_targets=(EvalTarget(name="echo-demo", description="回声 echo", build=lambda db, g: EchoTarget()),),
     write_back=WriteBack(title="回声记录"),
     permissions=(Permission.draft_review,),
+    subscribers=(EventSubscriber(name="echo-demo-events", handle=SEEN.append),),
 )
 
 
 @pytest.fixture
 def echo_registered() -> Iterator[AppSpec]:
     registry.register(ECHO)
+    SEEN.clear()
     yield ECHO
     registry.unregister(ECHO.name)
+    subscribers.unregister("echo-demo-events")
+
+
+def test_an_apps_subscriber_receives_record_events_in_the_serving_process(
+    echo_registered: AppSpec, packed_db: Database, packed_client: PackedClient
+) -> None:
+    with TestClient(create_app(get_settings())):
+        chart = PatientService(packed_db, system_principal()).create(
+            next(iter(generate_population(1, seed=8)))
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(e.patient == chart.patient.id for e in SEEN):
+            time.sleep(0.1)
+    mine = [e for e in SEEN if e.patient == chart.patient.id]
+    assert mine and mine[0].type == "patient.created"
+    assert {e.resource.split("/")[0] for e in mine} >= {"Patient", "Encounter"}
+
+
+def test_events_dispatch_once_delivers_to_the_installed_apps_subscribers(
+    echo_registered: AppSpec, packed_db: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chart = PatientService(packed_db, system_principal()).create(next(iter(generate_population(1, seed=9))))
+    with pytest.raises(SystemExit) as done:
+        main(["events", "dispatch", "--once"])
+    report = json.loads(capsys.readouterr().out)
+    assert done.value.code == 0 and "echo-demo-events" in report["subscribers"] and report["delivered"] >= 1
+    assert any(e.patient == chart.patient.id for e in SEEN)
 
 
 def test_a_registered_app_appears_on_every_surface(

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from medfusion.contract.evaluation import Item, Prediction
 from medfusion.evaluation import grading, metrics, results, runner
 from medfusion.evaluation.datasets import load
-from medfusion.evaluation.items import Item, Prediction
 from medfusion.evaluation.parsing import letters
 from medfusion.evaluation.refusal import is_refusal
 from medfusion.evaluation.report import html, markdown

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from medfusion.contract.evaluation import Item, Prediction
 from medfusion.evaluation import metrics, results, runner
 from medfusion.evaluation.datasets import load
-from medfusion.evaluation.items import Item, Prediction
 from medfusion.evaluation.rubric import RuleJudge, rubric
 from medfusion.evaluation.targets import GuardrailTarget
 from medfusion.settings import get_settings
@@ -202,7 +202,7 @@ def test_the_yidu_loader_counts_bad_offsets(tmp_path: Path) -> None:
 
 
 def test_the_hallucination_rate_counts_claims_neither_prompt_nor_evidence_support(packed_db: Any) -> None:
-    from medfusion.evaluation.grounding import ClaimCheck
+    from medfusion.agents.guardrails.claims import ClaimCheck
     from medfusion.graph import Graph
 
     check = ClaimCheck(Graph(packed_db))

@@ -96,7 +96,7 @@ def test_rejected_passages_fall_and_accepted_ones_rise(tmp_path: Path) -> None:
     kb.ingest_text("痛风急性发作可用秋水仙碱治疗。", DocumentMeta(source="b", title="乙"))
     before = [h.source for h in kb.search("痛风急性发作用什么药", k=2)]
     top, other = kb.search("痛风急性发作用什么药", k=2)
-    from medfusion.knowledge import feedback_prior
+    from medfusion.feedback import prior as feedback_prior
 
     with db.session() as session:
         feedback_prior.record(session, "痛风急性发作用什么药？", [top.chunk_id], -1.0)

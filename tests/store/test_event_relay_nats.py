@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from medfusion.errors import NotFound
+from medfusion.errors import EventRelayUnavailable, NotFound
 from medfusion.record.models import PatientChart
 from medfusion.settings import Settings
 from medfusion.store import events
@@ -29,10 +29,10 @@ from medfusion.store.event_dispatch import (
     EventDispatcher,
     SubscriberRegistry,
     failures,
-    make_relay,
     set_checkpoint,
 )
-from medfusion.store.event_relay_nats import EventRelayUnavailable, NatsRelay, consumer_state
+from medfusion.store.event_relay_nats import NatsRelay, consumer_state
+from medfusion.store.event_relays import make_relay
 from medfusion.store.events import RecordEvent
 from medfusion.store.patients import PatientRepository
 from tests.store.event_worker import crash_and_recover

@@ -167,6 +167,9 @@ class FusionApp(ABC, Generic[Request, Answer, Output]):
     name: ClassVar[str]
     engine: ClassVar[str]
 
+    def __init__(self, service: FusionService) -> None:
+        self.service = service  # the database, principal, model, knowledge base, graph and guardrails
+
     @abstractmethod
     def subject(self, request: Request) -> str:
         """The text the guardrails read before anything runs (the question, the case)."""

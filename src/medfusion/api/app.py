@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -28,6 +30,8 @@ from medfusion.api.limits import AccessLog, BodySizeLimit
 from medfusion.apps import registry
 from medfusion.settings import Settings, get_settings
 from medfusion.store.database import get_database
+from medfusion.store.event_dispatch import subscribers
+from medfusion.store.event_relays import RelayThread, make_relay
 from medfusion.web import pages
 
 DESCRIPTION = """
@@ -46,7 +50,20 @@ class Health(BaseModel):
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     db = get_database(settings)
+    installed = registry.apps()  # a malformed APP stops start-up here, naming the app and the field
+    registry.install_subscribers()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # record events reach the apps' subscribers in this process (the embedded default), or through
+        # the NATS relay when MEDFUSION_EVENTS_RELAY names one
+        worker = RelayThread(make_relay(db, settings=settings)).start() if subscribers.names() else None
+        yield
+        if worker is not None:
+            worker.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="MedFusion 通专融合医疗AI平台",
         version=__version__,
         description=DESCRIPTION,
@@ -70,7 +87,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         feedback.router,
         eval_api.router,
     )
-    installed = registry.apps()  # a malformed APP stops start-up here, naming the app and the field
     apps = [spec.router for spec in installed if spec.router is not None]
     app_pages = [spec.pages for spec in installed if spec.pages is not None]
     for router in (*platform, *apps, *app_pages, pages.router):

@@ -18,6 +18,7 @@ import medfusion.apps
 from medfusion.apps.spec import AppSpec, EvalTarget
 from medfusion.contract import ClinicalOutput, DraftOutput
 from medfusion.errors import InvalidAppSpec
+from medfusion.store.event_dispatch import SubscriberRegistry, subscribers
 
 _lock = threading.Lock()
 _installed: dict[str, AppSpec] | None = None
@@ -56,6 +57,7 @@ def _check_unique(specs: list[AppSpec]) -> None:
     seen: dict[str, str] = {}
     for spec in specs:
         keys = [f"command {spec.cli_name}"] + [f"target {t.name}" for t in spec.eval_targets]
+        keys += [f"subscriber {s.name}" for s in spec.subscribers]
         for key in keys:
             if key in seen:
                 raise InvalidAppSpec(f"app {spec.name}: {key} is already taken by app {seen[key]}")
@@ -101,3 +103,15 @@ def read_output(agent: str, result: dict[str, Any]) -> ClinicalOutput:
     spec = get(agent)
     model: type[ClinicalOutput] = spec.output if spec and spec.output else DraftOutput
     return model.model_validate(result)
+
+
+def install_subscribers(target: SubscriberRegistry | None = None) -> list[str]:
+    """Register every app's record-event subscribers with the dispatcher's registry (idempotent); the
+    names installed."""
+    into = target or subscribers
+    names = []
+    for spec in apps():
+        for subscriber in spec.subscribers:
+            into.register(subscriber.name, subscriber.handle)
+            names.append(subscriber.name)
+    return names

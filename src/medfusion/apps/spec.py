@@ -19,26 +19,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from medfusion.contract import ClinicalOutput
-from medfusion.evaluation.grounding import ClaimCheck
-from medfusion.evaluation.items import EVALUATOR, Item, Prediction, Task, timed
 from medfusion.store.access import Permission
 from medfusion.store.database import Database
+from medfusion.store.events import RecordEvent
 
-# the validation center's vocabulary an app's evaluation target speaks, reached through the frame
-__all__ = [
-    "EVALUATOR",
-    "AppSpec",
-    "ClaimCheck",
-    "EvalTarget",
-    "Example",
-    "Item",
-    "NavLink",
-    "Prediction",
-    "TargetBuilder",
-    "Task",
-    "WriteBack",
-    "timed",
-]
+__all__ = ["AppSpec", "EvalTarget", "EventSubscriber", "Example", "NavLink", "TargetBuilder", "WriteBack"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 _COMMAND = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
@@ -89,6 +74,16 @@ class Example(BaseModel):
     subject: str  # a key of ``body``
 
 
+class EventSubscriber(BaseModel):
+    """A record-event subscriber the app runs (delivered at least once; make ``handle`` idempotent, e.g.
+    with ``store.events.first_delivery``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,80}$")
+    handle: Callable[[RecordEvent], None]
+
+
 class AppSpec(BaseModel):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid")
 
@@ -103,6 +98,7 @@ class AppSpec(BaseModel):
     write_back: WriteBack | None = None
     pages: APIRouter | None = None  # HTML routes for the web UI
     nav: tuple[NavLink, ...] = ()
+    subscribers: tuple[EventSubscriber, ...] = ()  # record events it reacts to (admission, new lab …)
     permissions: tuple[Permission, ...] = ()
 
     @field_validator("name")

@@ -8,12 +8,14 @@ from typing import Annotated
 
 import typer
 
+from medfusion.apps import registry
 from medfusion.errors import InvalidInput
 from medfusion.record.clinical_time import aware
 from medfusion.store import audit, events
 from medfusion.store.access import system_principal
 from medfusion.store.database import get_database
 from medfusion.store.event_dispatch import EventDispatcher, EventFailure, failures, subscribers
+from medfusion.store.event_relays import make_relay
 from medfusion.store.events import RecordEvent
 
 app = typer.Typer(help="病历事件 record events: outbox, failures, replay", no_args_is_help=True)
@@ -90,6 +92,7 @@ def replay(
             "--since", f"不是 ISO 8601 时间 not an ISO 8601 time: {since!r}"
         ) from None
     db = get_database()
+    registry.install_subscribers()
     subscribers.get(subscriber)  # unknown names fail before anything is audited as done
     report = EventDispatcher(db, subscribers).replay(subscriber, when)
     with db.session() as session:
@@ -103,3 +106,30 @@ def replay(
         f"已重新投递 replayed {report.delivered} event(s) to {subscriber}; {report.failed} failed "
         "(see events tail --failed)"
     )
+
+
+@app.command("dispatch")
+def dispatch(
+    once: Annotated[
+        bool, typer.Option("--once", help="投递完积压后退出 deliver what is due, then exit")
+    ] = False,
+    poll_seconds: Annotated[float, typer.Option(min=0.05, max=60, help="轮询间隔（秒）")] = 0.5,
+) -> None:
+    """投递事件 Run the installed apps' subscribers over the outbox (embedded dispatcher, or the NATS relay
+    when MEDFUSION_EVENTS_RELAY is set) — a worker beside the API, or a catch-up run with ``--once``."""
+    db = get_database()
+    names = registry.install_subscribers()
+    relay = make_relay(db)
+    with db.session() as session:
+        audit.record(
+            session, system_principal().actor, "events.dispatch", detail={"subscribers": names, "once": once}
+        )
+    if once:
+        report = relay.run_once()
+        typer.echo(json.dumps({"subscribers": names, **report.model_dump()}, ensure_ascii=False))
+        return
+    typer.echo(f"投递中 dispatching to {', '.join(names) or '(no subscribers)'}; Ctrl-C 结束", err=True)
+    try:
+        relay.run_forever(poll_seconds=poll_seconds)
+    except KeyboardInterrupt:
+        return

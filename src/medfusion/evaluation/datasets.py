@@ -17,9 +17,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from medfusion.contract.evaluation import Dataset, Item, Manifest
 from medfusion.errors import InvalidInput
 from medfusion.evaluation.deid_gold import synthetic_notes
-from medfusion.evaluation.items import Dataset, Item, Manifest
 
 Loader = Callable[[Path], tuple[list[Item], Counter[str]]]
 _OPTION = re.compile(r"^([A-H])[\s.、．:：]+(.+)$")

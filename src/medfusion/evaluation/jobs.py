@@ -14,9 +14,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from medfusion.contract.evaluation import Item, Prediction
 from medfusion.errors import Conflict
 from medfusion.evaluation.datasets import load
-from medfusion.evaluation.items import Item, Prediction
 from medfusion.evaluation.targets import Target
 from medfusion.jobs.checkpoint import atomic_write_bytes, chunk_path
 from medfusion.jobs.model import Chunk, ChunkReport, JobContext, JobKind, even_chunks

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
-from medfusion.evaluation.items import Item, Prediction
+from medfusion.contract.evaluation import Item, Prediction
 
 
 def mcq(items: Sequence[Item], predictions: Sequence[Prediction]) -> dict[str, float]:

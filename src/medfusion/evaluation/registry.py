@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from medfusion.agents.guardrails.claims import ClaimCheck
 from medfusion.apps import registry as app_registry
 from medfusion.errors import InvalidInput
-from medfusion.evaluation.grounding import ClaimCheck
 from medfusion.evaluation.targets import (
     DeidTarget,
     GuardrailTarget,

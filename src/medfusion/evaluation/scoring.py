@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from medfusion.contract.evaluation import Item, Manifest, Prediction
 from medfusion.evaluation import grading, metrics
-from medfusion.evaluation.items import Item, Manifest, Prediction
 from medfusion.evaluation.rubric import SAFE, Judge, agreement, rouge_l, rubric
 from medfusion.privacy.entities import EntityType, Span
 from medfusion.privacy.metrics import score as deid_score

@@ -8,9 +8,9 @@ import json
 import time
 from typing import Protocol
 
+from medfusion.agents.guardrails.claims import ClaimCheck
 from medfusion.agents.guardrails.safety import harmful_request
-from medfusion.evaluation.grounding import ClaimCheck
-from medfusion.evaluation.items import Item, Prediction, Task, timed
+from medfusion.contract.evaluation import Item, Prediction, Task, timed
 from medfusion.evaluation.parsing import letters
 from medfusion.evaluation.refusal import is_refusal
 from medfusion.graph import Graph

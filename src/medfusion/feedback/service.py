@@ -3,7 +3,7 @@ alignment). A reviewer with ``draft:review`` accepts, edits or rejects a stored 
 app. The act, the run's new status and its audit entry are written in one transaction, together
 with its effect on retrieval: for questions like this one, the passages the draft cited count one accepted
 answer (accept), half of one (edit: partly right) or one rejected answer (reject) — see
-:mod:`medfusion.knowledge.feedback_prior`.
+:mod:`medfusion.feedback.prior`.
 Runs about a patient also need ``patient:read``.
 """
 
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from medfusion.apps import registry
 from medfusion.contract import DraftOutput
 from medfusion.errors import InvalidInput, NotFound, PermissionDenied
-from medfusion.knowledge import feedback_prior
+from medfusion.feedback import prior as feedback_prior
 from medfusion.record.clinical_time import SHANGHAI
 from medfusion.record.models import ClinicalNote, NoteSection, NoteType
 from medfusion.store import audit

@@ -23,7 +23,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from medfusion.contract import Citation
-from medfusion.knowledge import embeddings, feedback_prior, tokens
+from medfusion.feedback import prior as feedback_prior
+from medfusion.knowledge import embeddings, tokens
 from medfusion.knowledge.backends import Dense, Sparse, dense_for, sparse_for
 from medfusion.knowledge.chunking import chunk_text
 from medfusion.knowledge.documents import Authority, DocType, DocumentMeta, Hit
@@ -276,7 +277,7 @@ class KnowledgeBase:
             for rank, chunk in enumerate(chunks):
                 ranks[chunk][name] = rank + 1
         if self.use_feedback:
-            # clinicians' accepted/rejected answers re-score what the channels found (feedback_prior.py)
+            # clinicians' accepted/rejected answers re-score what the channels found (feedback/prior.py)
             for chunk, prior in feedback_prior.priors(self.db, query, fused).items():
                 fused[chunk] += feedback_prior.WEIGHT * prior / (RRF_K + 1)
         order = ordered(fused)

@@ -18,7 +18,9 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-_CJK = re.compile(r"[\u4e00-\u9fa5]+")
+from medfusion.cjk import CJK
+from medfusion.cjk import bigrams as bigrams  # the BM25 bigram channel is the shared CJK bigram
+
 _STOP_WORDS = (
     "的 了 是 我 你 他 她 它 吗 呢 吧 啊 在 有 和 与 及 或 也 都 就 还 要 会 能 可以 怎么 什么 如何 请问 "
     "医生 您好 谢谢 一下 一个 这个 那个 这样 没有 现在 因为 所以 但是 如果 就是 已经"
@@ -43,7 +45,7 @@ def medical_words(packs: Path = PACKS) -> set[str]:
                 entry = json.loads(line)
                 names.update([entry["name"], *entry.get("synonyms", []), *entry.get("symptoms", [])])
                 names.update([*entry.get("checks", []), *entry.get("drugs", [])])
-    return {n for n in names if 2 <= len(n) <= 12 and _CJK.search(n) and not re.search(r"\s", n)}
+    return {n for n in names if 2 <= len(n) <= 12 and CJK.search(n) and not re.search(r"\s", n)}
 
 
 def _dictionary() -> set[str]:
@@ -75,12 +77,3 @@ def words(text: str) -> list[str]:
     return [
         w.lower() for w in _jieba().cut(text) if w.strip() and w not in _STOP and not re.fullmatch(r"\W+", w)
     ]
-
-
-def bigrams(text: str) -> list[str]:
-    out: list[str] = []
-    for run in _CJK.findall(text):
-        if len(run) == 1:
-            out.append(run)
-        out.extend(run[i : i + 2] for i in range(len(run) - 1))
-    return out

@@ -111,5 +111,9 @@ def system_principal() -> Principal:
     return Principal(f"cli:{user}", SYSTEM_ROLE)
 
 
+# who the validation center's runs are stored and audited as
+EVALUATOR = Principal("evaluation", SYSTEM_ROLE)
+
+
 def user_principal(username: str, role: Role | str, patient_id: str | None) -> Principal:
     return Principal(username, Role(role).value, patient_id)

@@ -29,7 +29,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medfusion.errors import InvalidInput, NotFound
-from medfusion.settings import Settings, get_settings
 from medfusion.store import events
 from medfusion.store.database import Database
 from medfusion.store.events import RecordEvent
@@ -336,20 +335,3 @@ class EventDispatcher:
                 resolve_failure(session, name, event.seq, self.clock())
             report.recovered += 1
         return report
-
-
-def make_relay(
-    db: Database, registry: SubscriberRegistry | None = None, settings: Settings | None = None
-) -> EventRelay:
-    """The embedded dispatcher, or the NATS JetStream relay when ``MEDFUSION_EVENTS_RELAY`` names one."""
-    settings = settings or get_settings()
-    registry = registry or subscribers
-    if settings.events_relay:
-        try:
-            from medfusion.store.event_relay_nats import NatsRelay
-        except ImportError:
-            raise InvalidInput.for_field(
-                "MEDFUSION_EVENTS_RELAY", "需要安装 nats-py: pip install 'medfusion[nats]'"
-            ) from None
-        return NatsRelay(db, settings.events_relay, registry)
-    return EventDispatcher(db, registry)

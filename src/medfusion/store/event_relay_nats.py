@@ -28,7 +28,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
-from medfusion.errors import MedFusionError
+from medfusion.errors import EventRelayUnavailable
 from medfusion.store import events
 from medfusion.store.database import Database
 from medfusion.store.event_dispatch import (
@@ -45,11 +45,6 @@ from medfusion.store.event_dispatch import (
 from medfusion.store.events import RecordEvent
 
 T = TypeVar("T")
-
-
-class EventRelayUnavailable(MedFusionError):
-    code = "event_relay_unavailable"
-    status_code = 503
 
 
 @dataclass

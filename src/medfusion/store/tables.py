@@ -359,7 +359,7 @@ class FeedbackRow(Base):
 
 class KbFeedbackRow(Base):
     """One clinician decision about one cited passage, with the question it answered: feedback counts for
-    later questions like that one (knowledge/feedback_prior.py)."""
+    later questions like that one (feedback/prior.py)."""
 
     __tablename__ = "kb_feedback"
 

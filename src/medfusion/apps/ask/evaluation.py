@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 
+from medfusion.agents.guardrails.claims import ClaimCheck
 from medfusion.apps.ask.models import AskRequest
 from medfusion.apps.ask.service import AskService
-from medfusion.apps.spec import EVALUATOR, ClaimCheck, EvalTarget, Item, Prediction, Task, timed
+from medfusion.apps.spec import EvalTarget
+from medfusion.contract.evaluation import Item, Prediction, Task, timed
 from medfusion.graph import Graph
 from medfusion.knowledge.base import KnowledgeBase
 from medfusion.llm import GeneralModel
+from medfusion.store.access import EVALUATOR
 from medfusion.store.database import Database
 
 

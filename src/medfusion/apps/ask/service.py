@@ -59,9 +59,6 @@ class AskApp(FusionApp[AskRequest, _Specialist, AskResult]):
     name = "ask"
     engine = SPECIALIST
 
-    def __init__(self, service: FusionService) -> None:
-        self.service = service
-
     def subject(self, request: AskRequest) -> str:
         return request.question.strip()
 

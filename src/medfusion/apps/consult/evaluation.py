@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 
 from medfusion.apps.consult.findings import from_terms, parse
-from medfusion.apps.spec import EvalTarget, Item, Prediction, Task, timed
+from medfusion.apps.spec import EvalTarget
+from medfusion.contract.evaluation import Item, Prediction, Task, timed
 from medfusion.graph import Graph
 from medfusion.graph.model import EntityType
 

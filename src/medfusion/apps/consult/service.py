@@ -62,9 +62,6 @@ class ConsultApp(FusionApp[ConsultRequest, _Specialist, ConsultResult]):
     name = "consult"
     engine = ENGINE
 
-    def __init__(self, service: ConsultService) -> None:
-        self.service = service
-
     def subject(self, request: ConsultRequest) -> str:
         return request.case.strip()
 
@@ -88,11 +85,11 @@ class ConsultApp(FusionApp[ConsultRequest, _Specialist, ConsultResult]):
                 found.present, found.absent, k=BRANCHES[request.level]
             )
             step.output = {"ranked": [(r.disease, r.probability) for r in ranked]}
-        hypotheses = [s._branch(r, run.tools, context) for r in ranked]
+        hypotheses = [self._branch(r, run.tools, context) for r in ranked]
         top = ranked[0] if ranked else None
         coverage = len(top.supporting) / len(found.present) if top else 0.0
         return _Specialist(
-            sentences=s._specialist_sentences(hypotheses, request.level, run.tools),
+            sentences=self._specialist_sentences(hypotheses, request.level, run.tools),
             confidence=Confidence(
                 value=round((top.probability if top else 0.0) * coverage, 3),
                 method="top branch's posterior among the ranked branches × share of present findings it "
@@ -171,46 +168,41 @@ class ConsultApp(FusionApp[ConsultRequest, _Specialist, ConsultResult]):
             **fields, case=self.subject(request), level=request.level, present=[], absent=[], hypotheses=[]
         )
 
-
-class ConsultService(FusionService):
-    def consult(self, request: ConsultRequest) -> ConsultResult:
-        return self.pipeline.run(ConsultApp(self), request)
-
     def _branch(self, ranked: Ranked, ctx: ToolContext, context: PatientContext | None) -> Hypothesis:
         disease = ranked.disease
         facts: list[str] = []
         symptoms = [
             n
-            for n in self.graph.queries.neighbours(disease, Relation.has_symptom, limit=30)
+            for n in self.service.graph.queries.neighbours(disease, Relation.has_symptom, limit=30)
             if n.direction == "out"
         ]
         if symptoms:
             facts.append(
                 ctx.book.add_graph(
-                    f"{disease}的典型症状", symptoms, self.graph.queries.symptom_profile(disease)[:12]
+                    f"{disease}的典型症状", symptoms, self.service.graph.queries.symptom_profile(disease)[:12]
                 )
             )
         checks = [
             n
-            for n in self.graph.queries.neighbours(disease, Relation.needs_check, limit=10)
+            for n in self.service.graph.queries.neighbours(disease, Relation.needs_check, limit=10)
             if n.direction == "out"
         ]
         if checks:
             facts.append(ctx.book.add_graph(f"{disease}的关键检查", checks))
         treatment: list[AnswerSentence] = []
-        for hit in self.kb.in_section(disease, "治疗", k=1):
+        for hit in self.service.kb.in_section(disease, "治疗", k=1):
             ident = ctx.book.add_hit(hit)
             quoted = AnswerSentence(text=hit.text.strip(), citations=[ident], location=hit.citation)
             treatment.append(quoted)
         drugs: list[DrugIdea] = []
         treated = [
             n
-            for n in self.graph.queries.neighbours(disease, Relation.treated_by, limit=10)
+            for n in self.service.graph.queries.neighbours(disease, Relation.treated_by, limit=10)
             if n.direction == "out"
         ]
         if treated:
             ident = ctx.book.add_graph(f"{disease}的常用药物", treated)
-            checker = ConflictChecker(self.graph)
+            checker = ConflictChecker(self.service.graph)
             ctx_conditions = context.conditions if context else []
             for drug in treated:
                 caution = None
@@ -263,6 +255,11 @@ class ConsultService(FusionService):
                     )
                 )
         return out
+
+
+class ConsultService(FusionService):
+    def consult(self, request: ConsultRequest) -> ConsultResult:
+        return self.pipeline.run(ConsultApp(self), request)
 
 
 def _markdown(

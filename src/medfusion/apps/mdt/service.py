@@ -63,9 +63,6 @@ class MdtApp(FusionApp[_Consultation, _Specialist, MdtResult]):
     name = "mdt"
     engine = ENGINE
 
-    def __init__(self, service: MdtService) -> None:
-        self.service = service
-
     def subject(self, consultation: _Consultation) -> str:
         return consultation.request.question
 

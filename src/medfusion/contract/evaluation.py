@@ -1,5 +1,6 @@
-"""What an evaluation is made of: items (one question, one expected answer), what a target said about
-one, and datasets with the manifest that makes a run reproducible."""
+"""What the validation center and what it grades agree on: an item (one question, one expected answer), the
+tasks, and what a target said about one (a prediction) — the vocabulary of every evaluation target, the
+platform's and each app's own (``AppSpec.eval_targets``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-
-from medfusion.store.access import Principal
 
 Task = Literal["mcq", "refusal", "benign", "adversarial", "classify", "diagnose", "deid", "extract", "ner"]
 
@@ -50,9 +49,6 @@ class Manifest(BaseModel):
 class Dataset(BaseModel):
     manifest: Manifest
     items: list[Item]
-
-
-EVALUATOR = Principal("evaluation", "system")  # who the validation center's runs are stored and audited as
 
 
 def timed(item: Item, started: float, **fields: object) -> Prediction:

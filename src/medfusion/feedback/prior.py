@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from medfusion.knowledge import tokens
+from medfusion.cjk import bigrams
 from medfusion.store.database import Database
 from medfusion.store.tables import KbFeedbackRow
 
@@ -35,7 +35,7 @@ THRESHOLD = 0.6
 
 
 def _grams(question: str) -> set[str]:
-    return set(tokens.bigrams(question))
+    return set(bigrams(question))
 
 
 def similarity(a: set[str], b: set[str]) -> float:
