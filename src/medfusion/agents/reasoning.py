@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from medfusion.contract import Fallback
 from medfusion.graph import Graph
 from medfusion.graph.model import Relation
 from medfusion.llm import GeneralModel, Unavailable, prompt
@@ -46,7 +47,7 @@ class Differential(BaseModel):
     path: str  # specialist | fused
     model: str | None = None
     prompt: str | None = None
-    fallback: str | None = None
+    fallback: Fallback | None = None
     status: str = "needs_clinician_confirmation"
 
 
@@ -102,7 +103,7 @@ def differential(
         messages = template.render(reasoning="cot", findings=findings, candidates=candidates, patient=patient)
         result = general.structured(messages, _ModelTree, purpose="differential")
         if isinstance(result, Unavailable):
-            fallback = result.reason.value
+            fallback = Fallback(result.reason.value)
         else:
             path, model = "fused", result.completion.model
             for branch in result.value.hypotheses[: MAX_BRANCHES + 2]:
@@ -126,7 +127,7 @@ def differential(
                         source="llm",
                     )
     else:
-        fallback = "no_model"
+        fallback = Fallback.no_model
     return Differential(
         findings=findings,
         hypotheses=_prune(list(branches.values()), findings),

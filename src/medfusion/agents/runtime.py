@@ -20,7 +20,7 @@ from medfusion.agents.guardrails import Finding, Guardrails
 from medfusion.agents.memory import Memory
 from medfusion.agents.tools import ToolArgumentError, ToolBox, ToolContext
 from medfusion.agents.trace import Step, Trace
-from medfusion.contract import AnswerSentence, Evidence, Path
+from medfusion.contract import AnswerSentence, Evidence, Fallback, Path
 from medfusion.errors import MedFusionError
 from medfusion.llm import Completion, GeneralModel, Message, Unavailable, prompt
 
@@ -50,7 +50,7 @@ class AgentRun(BaseModel):
     path: Path
     model: str | None = None
     prompt: str | None = None
-    fallback: str | None = None
+    fallback: Fallback | None = None
     stopped: str  # answered | step_budget | token_budget | tool_budget | model_unavailable | specialist
     findings: list[Finding] = Field(default_factory=list)
     steps: list[Step] = Field(default_factory=list)
@@ -96,7 +96,7 @@ class Agent:
                 recalled = [m.line() for m in self.memory.recall(owner, task)]
                 step.output = {"recalled": len(recalled)}
         if not self.general.available:
-            run = self._specialist(task, ctx, trace, given, fallback="no_model")
+            run = self._specialist(task, ctx, trace, given, fallback=Fallback.no_model)
         else:
             run = self._loop(task, ctx, trace, given, recalled)
         if self.memory is not None and owner and session_id:
@@ -142,7 +142,7 @@ class Agent:
                     step.tokens = reply.usage.total_tokens
                     step.output = {"text": reply.text, "tool_calls": [c.name for c in reply.tool_calls]}
             if isinstance(reply, Unavailable):
-                return self._specialist(task, ctx, trace, given, fallback=reply.reason.value)
+                return self._specialist(task, ctx, trace, given, fallback=Fallback(reply.reason.value))
             if not reply.tool_calls:
                 final, stopped = reply, "answered"
                 break
@@ -155,7 +155,7 @@ class Agent:
                     content = self._tool(call.name, call.arguments, ctx, trace)
                 messages.append(Message(role="tool", tool_call_id=call.id, name=call.name, content=content))
         if final is None:
-            return self._specialist(task, ctx, trace, given, fallback=stopped)
+            return self._specialist(task, ctx, trace, given, fallback=Fallback(stopped))
         return self._finish(final, task, ctx, trace, given, model, template.ref)
 
     def _tool(self, name: str, arguments: str | dict[str, Any], ctx: ToolContext, trace: Trace) -> str:
@@ -199,7 +199,7 @@ class Agent:
             }
         findings = quarantined + guarded.findings
         if not guarded.sentences:
-            run = self._specialist(task, ctx, trace, given, fallback="guardrails_rejected")
+            run = self._specialist(task, ctx, trace, given, fallback=Fallback.guardrail_removed_all)
             return run.model_copy(update={"findings": findings + run.findings, "model": model})
         return AgentRun(
             agent=self.spec.name,
@@ -217,7 +217,7 @@ class Agent:
 
     # -- specialist path --------------------------------------------------------------------------
     def _specialist(
-        self, task: str, ctx: ToolContext, trace: Trace, given: list[str], fallback: str
+        self, task: str, ctx: ToolContext, trace: Trace, given: list[str], fallback: Fallback
     ) -> AgentRun:
         with trace.step("plan", "deterministic plan", reason=fallback) as step:
             planned = self.plan(task, ctx)

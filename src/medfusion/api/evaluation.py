@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
-from medfusion.api.deps import DB, CurrentPrincipal, requires
+from medfusion.api.deps import DB, requires
 from medfusion.evaluation.service import (
     EvalRunRequest,
     EvalRunStatus,
@@ -30,14 +30,15 @@ def _evaluator(action: str) -> requires:
     return requires(Permission.evaluation_run, action, _NEEDS)
 
 
+Starting = Annotated[Principal, Depends(_evaluator("eval.start"))]
 Listing = Annotated[Principal, Depends(_evaluator("eval.list"))]
 Reading = Annotated[Principal, Depends(_evaluator("eval.read"))]
 Reporting = Annotated[Principal, Depends(_evaluator("eval.report"))]
 
 
 @router.post("/runs", response_model=EvalRunStatus, status_code=202, summary="启动一次评测（后台运行）")
-def start(db: DB, principal: CurrentPrincipal, request: EvalRunRequest) -> EvalRunStatus:
-    return start_run(db, principal, request)  # checks evaluation:run itself: the web page starts runs too
+def start(db: DB, principal: Starting, request: EvalRunRequest) -> EvalRunStatus:
+    return start_run(db, principal, request)  # the service checks again: the web page starts runs too
 
 
 @router.get("/runs", response_model=list[EvalRunStatus], summary="评测运行列表")

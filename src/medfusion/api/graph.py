@@ -8,59 +8,47 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from medfusion.api.deps import DB, CurrentPrincipal
-from medfusion.graph import Graph
+from medfusion.api.deps import DB, CurrentPrincipal, KnowledgeGraph
 from medfusion.graph.conflicts import ConflictChecker, ConflictReport
 from medfusion.graph.model import Relation, split_terms
 from medfusion.graph.queries import DiseaseCandidate
 from medfusion.graph.store import Edge, Neighbour
-from medfusion.knowledge import packs
-from medfusion.store.database import Database
 from medfusion.store.patient_service import PatientService
 
 router = APIRouter(prefix="/api/graph", tags=["graph 知识图谱"])
-_stores: dict[str, Graph] = {}
 Names = Annotated[list[str], Field(default_factory=list, max_length=50)]
-
-
-def graph_for(db: Database) -> Graph:
-    """One store per database keeps the lexicon warm; shipped packs are installed on first use."""
-    if db.url not in _stores:
-        packs.ensure_shipped(db)
-        _stores[db.url] = Graph(db)
-    return _stores[db.url]
 
 
 @router.get("/neighbours", response_model=list[Neighbour], summary="实体的邻居（每条带来源）")
 def neighbours(
-    db: DB,
+    graph: KnowledgeGraph,
     principal: CurrentPrincipal,
     name: Annotated[str, Query(min_length=1, max_length=200)],
     relation: Relation | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> list[Neighbour]:
-    return graph_for(db).queries.neighbours(name, relation, limit=limit)
+    return graph.queries.neighbours(name, relation, limit=limit)
 
 
 @router.get("/path", response_model=list[Edge], summary="两个实体之间的最短类型化路径")
 def path(
-    db: DB,
+    graph: KnowledgeGraph,
     principal: CurrentPrincipal,
     start: Annotated[str, Query(alias="from", min_length=1, max_length=200)],
     goal: Annotated[str, Query(alias="to", min_length=1, max_length=200)],
     max_hops: Annotated[int, Query(ge=1, le=4)] = 3,
 ) -> list[Edge]:
-    return graph_for(db).queries.path(start, goal, max_hops=max_hops)
+    return graph.queries.path(start, goal, max_hops=max_hops)
 
 
 @router.get("/diagnose", response_model=list[DiseaseCandidate], summary="按症状排序的候选疾病（辅助）")
 def diagnose(
-    db: DB,
+    graph: KnowledgeGraph,
     principal: CurrentPrincipal,
     symptoms: Annotated[str, Query(min_length=1, max_length=500, description="逗号分隔")],
     k: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> list[DiseaseCandidate]:
-    return graph_for(db).queries.diagnose(split_terms(symptoms), k=k)
+    return graph.queries.diagnose(split_terms(symptoms), k=k)
 
 
 class DepartmentVote(BaseModel):
@@ -70,13 +58,12 @@ class DepartmentVote(BaseModel):
 
 @router.get("/department", response_model=list[DepartmentVote], summary="疾病或症状对应的就诊科室")
 def department(
-    db: DB,
+    graph: KnowledgeGraph,
     principal: CurrentPrincipal,
     names: Annotated[str, Query(min_length=1, max_length=500, description="逗号分隔")],
 ) -> list[DepartmentVote]:
     return [
-        DepartmentVote(department=d, votes=v)
-        for d, v in graph_for(db).queries.departments_for(split_terms(names))
+        DepartmentVote(department=d, votes=v) for d, v in graph.queries.departments_for(split_terms(names))
     ]
 
 
@@ -91,8 +78,10 @@ class CheckRequest(BaseModel):
 
 
 @router.post("/check", response_model=ConflictReport, summary="禁忌、相互作用与交叉过敏检查（需医生确认）")
-def check(db: DB, principal: CurrentPrincipal, request: CheckRequest) -> ConflictReport:
-    checker = ConflictChecker(graph_for(db))
+def check(
+    db: DB, graph: KnowledgeGraph, principal: CurrentPrincipal, request: CheckRequest
+) -> ConflictReport:
+    checker = ConflictChecker(graph)
     if request.patient_id:
         chart = PatientService(db, principal).chart(request.patient_id)
         return checker.check_chart(

@@ -52,6 +52,7 @@ class Fallback(StrEnum):
     guardrail_removed_all = "guardrails_rejected"
     prompt_injection = "prompt_injection"  # the request tried to change the rules: model not consulted
     step_budget = "step_budget"  # the agent ran out of tool-calling steps
+    token_budget = "token_budget"  # the agent ran out of its token budget
     refused = "refused"  # a harmful request: nothing was drafted
 
 
