@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,13 +21,32 @@ def job_id_for(kind: str, params: dict[str, Any]) -> str:
     return f"{kind}-{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
 
 
+_writing: set[Path] = set()  # this process's temporary files not yet renamed into place
+_writing_lock = threading.Lock()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    with partial.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(partial, path)
+    with _writing_lock:
+        _writing.add(partial)
+    try:
+        with partial.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(partial, path)
+    finally:
+        with _writing_lock:
+            _writing.discard(partial)
+
+
+def discard_partial_writes() -> None:
+    """Delete this process's unfinished temporary files, for a worker about to exit in the middle of one
+    (best effort: a job that reopens deletes whatever a killed worker left)."""
+    with _writing_lock:
+        pending = list(_writing)
+    for partial in pending:
+        partial.unlink(missing_ok=True)
 
 
 def chunk_path(job_dir: Path, index: int, suffix: str = "") -> Path:
