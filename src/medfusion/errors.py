@@ -12,6 +12,8 @@ from typing import Any, Self
 class MedFusionError(Exception):
     code = "medfusion_error"
     status_code = 400
+    # ids and field names (never values) for the audit entry of a refusal; not sent to the client
+    audit_detail: dict[str, Any] | None = None
 
     def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -59,6 +61,19 @@ class NotFound(MedFusionError):
 class Conflict(MedFusionError):
     code = "conflict"
     status_code = 409
+
+
+class PatientIdentityConflict(Conflict):
+    """An incoming patient's identity differs from the stored record it would land on (same id, other
+    name / birth date / sex / 身份证号 / identifier), or its 身份证号 belongs to another record."""
+
+    code = "patient_identity_conflict"
+
+
+class ChartResourceConflict(Conflict):
+    """An incoming resource has the id of a stored one but other content; it is not overwritten."""
+
+    code = "chart_resource_conflict"
 
 
 class AuthenticationFailed(MedFusionError):

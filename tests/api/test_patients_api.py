@@ -112,10 +112,14 @@ def test_fhir_export_and_import(client: TestClient, auth: Auth, seeded: list[Pat
     for entry in bundle["entry"]:
         if entry["resource"]["resourceType"] == "Patient":
             entry["resource"]["telecom"] = [{"system": "phone", "value": "13800000000", "use": "mobile"}]
+    # issue 15: an import never overwrites a stored value — a different phone is a 409, nothing written
     imported = client.post("/api/patients/fhir", headers=h, content=json.dumps(bundle))
-    assert imported.status_code == 201, imported.text
-    assert imported.json()["patients"] == ["P0000004"]
-    assert client.get("/api/patients/P0000004", headers=h).json()["phone"] == "13800000000"
+    assert imported.status_code == 409, imported.text
+    assert _error(imported)["code"] == "chart_resource_conflict"
+    assert client.get("/api/patients/P0000004", headers=h).json()["phone"] == seeded[3].patient.phone
+    same = client.post("/api/patients/fhir", headers=h, content=json.dumps(exported.json()))
+    assert same.status_code == 201, same.text
+    assert same.json()["patients"] == ["P0000004"] and same.json()["unchanged"] == ["P0000004"]
 
 
 def test_malformed_fhir_writes_nothing(client: TestClient, auth: Auth, seeded: list[PatientChart]) -> None:

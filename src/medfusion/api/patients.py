@@ -81,13 +81,19 @@ class ImportSummary(BaseModel):
     patients: list[str]
     resources: int
     issues: list[ImportIssue]
+    created: list[str] = []
+    updated: list[str] = []
+    unchanged: list[str] = []
+    resources_added: int = 0
+    resources_unchanged: int = 0
 
 
 @router.post(
     "/fhir",
     response_model=ImportSummary,
     status_code=201,
-    summary="导入 FHIR R4 Bundle（全部成功或全部不写）",
+    summary="导入 FHIR R4 Bundle（全部成功或全部不写；从不覆盖或删除已存内容，冲突为 409）",
+    responses={409: {"description": "patient_identity_conflict / chart_resource_conflict — nothing written"}},
 )
 async def import_fhir(
     request: Request,
@@ -104,4 +110,9 @@ async def import_fhir(
         patients=result.patient_ids,
         resources=sum(1 + sum(len(v) for v in c.children().values()) for c in result.charts),
         issues=result.issues,
+        created=result.created,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        resources_added=result.resources_added,
+        resources_unchanged=result.resources_unchanged,
     )

@@ -28,12 +28,20 @@ def import_(
     ],
     strict: Annotated[bool, typer.Option(help="任何无法原样保存的内容都视为错误")] = False,
 ) -> None:
-    """导入 FHIR Bundle（全部成功或全部不写）Import a Bundle, all or nothing."""
+    """导入 FHIR Bundle（全部成功或全部不写；不覆盖已存内容）Import a Bundle, all or nothing, no overwrite.
+
+    A Patient that conflicts with the stored one (same id or 身份证号, another person; or a stored resource
+    with other content) exits 2 with a one-line ``[patient_identity_conflict]`` /
+    ``[chart_resource_conflict]`` error and writes nothing."""
     service = PatientService(get_database(), system_principal())
     result = service.import_fhir(_read_json(file), strict=strict)
     for issue in result.issues:
         typer.echo(f"  [{issue.kind}] {issue.path}: {issue.message}", err=True)
     typer.echo(f"imported {len(result.charts)} patient(s): {', '.join(result.patient_ids)}")
+    typer.echo(
+        f"  created {len(result.created)}, updated {len(result.updated)}, unchanged {len(result.unchanged)}; "
+        f"resources added {result.resources_added}, unchanged {result.resources_unchanged}"
+    )
 
 
 @app.command("export")

@@ -12,13 +12,26 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-from medfusion.errors import MedFusionError, NotFound, PermissionDenied
+from medfusion.errors import (
+    ChartResourceConflict,
+    MedFusionError,
+    NotFound,
+    PatientIdentityConflict,
+    PermissionDenied,
+)
 from medfusion.interop.fhir import ImportResult, bundle_to_charts, chart_to_bundle
 from medfusion.record.models import Patient, PatientChart
 from medfusion.store import audit
 from medfusion.store.access import Permission, Principal
+from medfusion.store.chart_merge import mask_middle
 from medfusion.store.database import Database
-from medfusion.store.patients import PatientFilters, PatientPage, PatientRepository, PatientSummary
+from medfusion.store.patients import (
+    ChartImport,
+    PatientFilters,
+    PatientPage,
+    PatientRepository,
+    PatientSummary,
+)
 
 T = TypeVar("T")
 
@@ -77,7 +90,7 @@ class PatientService:
                     action,
                     _outcome(error),
                     patient_id=patient_id,
-                    detail={"error": error.code},
+                    detail={"error": error.code, **(error.audit_detail or {})},
                 )
             raise
 
@@ -153,20 +166,49 @@ class PatientService:
         )
 
     def import_fhir(self, bundle: Any, *, strict: bool = False) -> ImportResult:
-        """Validate the whole Bundle first, then write every chart in one transaction (all or nothing)."""
+        """Validate the whole Bundle, match each Patient to the record, then write in one transaction.
+
+        Never replaces or deletes: a new patient is created; the same person gets what the record lacks
+        (stored resources are left as they are). A different person under a stored id or 身份证号
+        (:class:`PatientIdentityConflict`) or a stored resource with other content
+        (:class:`ChartResourceConflict`) is a 409 naming every difference, and nothing of the Bundle is
+        written. Resource versioning (a ``merge`` mode keeping the previous content) needs a schema change
+        and is not offered.
+        """
 
         def work(session: Session) -> ImportResult:
             result = bundle_to_charts(bundle, strict=strict)
             repo = PatientRepository(session)
-            for chart in result.charts:
-                repo.replace_chart(chart)
-            return result
+            generated = set(result.generated_ids)
+            plans = [repo.plan_import(c, generated_id=c.patient.id in generated) for c in result.charts]
+            _refuse_conflicts(plans)
+            for plan in plans:
+                repo.apply_import(plan)
+            merges = [p.merge for p in plans if p.merge is not None]
+            return result.model_copy(
+                update={
+                    "charts": [p.chart for p in plans],
+                    "created": [p.chart.patient.id for p in plans if p.outcome == "created"],
+                    "updated": [p.chart.patient.id for p in plans if p.outcome == "updated"],
+                    "unchanged": [p.chart.patient.id for p in plans if p.outcome == "unchanged"],
+                    "resources_added": sum(m.added for m in merges)
+                    + sum(_resources(p.chart) for p in plans if p.outcome == "created"),
+                    "resources_unchanged": sum(m.unchanged for m in merges),
+                }
+            )
 
         return self._run(
             "fhir.import",
             Permission.fhir_import,
             work,
-            detail=lambda r: {"patients": r.patient_ids[:100], "issues": len(r.issues)},
+            detail=lambda r: {
+                "patients": r.patient_ids[:100],
+                "created": r.created[:100],
+                "updated": r.updated[:100],
+                "unchanged": r.unchanged[:100],
+                "resources": {"added": r.resources_added, "unchanged": r.resources_unchanged},
+                "issues": len(r.issues),
+            },
             audit_patient=lambda r: r.patient_ids[0] if len(r.patient_ids) == 1 else None,
         )
 
@@ -179,10 +221,41 @@ class PatientService:
         )
 
 
-def mask_middle(value: str, keep_start: int, keep_end: int) -> str:
-    """``310106********0010``-style display mask (GB/T 35273-2020 annex A: partial display)."""
-    hidden = len(value) - keep_start - keep_end
-    return value if hidden <= 0 else value[:keep_start] + "*" * hidden + value[len(value) - keep_end :]
+def _resources(chart: PatientChart) -> int:
+    return sum(len(v) for v in chart.children().values())
+
+
+def _refuse_conflicts(plans: list[ChartImport]) -> None:
+    """One 409 for the whole Bundle: identity conflicts first, else resource conflicts. The message and
+    the audit detail name patients, resources and fields only; values are in ``details`` (for the
+    importer, stored ones masked — see ``chart_merge``)."""
+    targets = [p.chart.patient.id for p in plans]
+    repeated = sorted({t for t in targets if targets.count(t) > 1})
+    identity = [{"patient": p.chart.patient.id, **d.as_detail()} for p in plans for d in p.identity] + [
+        {"patient": t, "field": "id", "existing": None, "incoming": "重复 repeated"} for t in repeated
+    ]
+    if identity:
+        patients = sorted({str(d["patient"]) for d in identity})
+        fields = sorted({str(d["field"]) for d in identity})
+        error: MedFusionError = PatientIdentityConflict(
+            f"患者身份冲突，未写入任何内容 patient identity conflict, nothing written: "
+            f"{', '.join('Patient/' + p for p in patients)} ({', '.join(fields)})",
+            details={"patients": patients, "differences": identity},
+        )
+        error.audit_detail = {"patients": patients, "fields": fields}
+        raise error
+    differing = [
+        {"resource": c.resource, **d.as_detail()} for p in plans for c in p.conflicts for d in c.differences
+    ]
+    if differing:
+        resources = list(dict.fromkeys(str(d["resource"]) for d in differing))
+        error = ChartResourceConflict(
+            f"已存资源内容不同，不覆盖，未写入任何内容 stored resources differ and are not overwritten, "
+            f"nothing written: {', '.join(resources[:10])}" + (" …" if len(resources) > 10 else ""),
+            details={"resources": resources, "differences": differing[:200]},
+        )
+        error.audit_detail = {"resources": resources[:100]}
+        raise error
 
 
 def masked_contacts(summary: PatientSummary) -> PatientSummary:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, func, insert, select
@@ -14,6 +15,13 @@ from sqlalchemy.orm import Session
 from medfusion.errors import Conflict, NotFound
 from medfusion.record.models import CHILD_KINDS, CHILD_MODELS, Address, Patient, PatientChart, Sex
 from medfusion.store import events as record_events
+from medfusion.store.chart_merge import (
+    ChartMerge,
+    Difference,
+    ResourceConflict,
+    identity_differences,
+    merge_chart,
+)
 from medfusion.store.tables import CHILD_TABLES, ConditionRow, EncounterRow, PatientRow
 
 
@@ -50,6 +58,28 @@ class PatientSummary(BaseModel):
 class PatientPage(BaseModel):
     total: int
     items: list[PatientSummary]
+
+
+@dataclass
+class ChartImport:
+    """What importing one chart would do, decided before anything is written (``plan_import``)."""
+
+    chart: (
+        PatientChart  # the incoming chart under the id it is stored as (matched by 身份证号 if it had none)
+    )
+    existing: PatientChart | None = None
+    merge: ChartMerge | None = None
+    identity: list[Difference] = field(default_factory=list)
+
+    @property
+    def conflicts(self) -> list[ResourceConflict]:
+        return self.merge.conflicts if self.merge else []
+
+    @property
+    def outcome(self) -> Literal["created", "updated", "unchanged"]:
+        if self.existing is None:
+            return "created"
+        return "updated" if self.merge is not None and self.merge.changed else "unchanged"
 
 
 def _utc(value: datetime) -> datetime:
@@ -116,6 +146,56 @@ class PatientRepository:
         self._flush()
         record_events.append(self.session, record_events.chart_changes(previous, chart))
         return chart
+
+    def plan_import(self, chart: PatientChart, *, generated_id: bool = False) -> ChartImport:
+        """Match an incoming chart to the record without writing: new → create; the same person (no
+        identity field differs) → an additive merge; someone else → ``identity`` lists the differences.
+        A Patient whose id the import derived (the resource had none) matches the record holding its
+        身份证号; an explicit id never silently lands on another record's 身份证号."""
+        incoming = chart
+        number = chart.patient.id_number
+        owner = (
+            self.session.execute(
+                select(PatientRow.id).where(PatientRow.id_number == number)
+            ).scalar_one_or_none()
+            if number
+            else None
+        )
+        if owner is not None and owner != chart.patient.id:
+            if generated_id and not self.exists(chart.patient.id):
+                incoming = chart.model_copy(
+                    update={"patient": chart.patient.model_copy(update={"id": owner})}
+                )
+            else:
+                held = Difference("id_number", f"属于 Patient/{owner} held by Patient/{owner}", number)
+                return ChartImport(chart=chart, identity=[held])
+        if not self.exists(incoming.patient.id):
+            return ChartImport(chart=incoming)
+        existing = self.get_chart(incoming.patient.id)
+        differences = identity_differences(existing.patient, incoming.patient)
+        if differences:
+            return ChartImport(chart=incoming, existing=existing, identity=differences)
+        return ChartImport(chart=incoming, existing=existing, merge=merge_chart(existing, incoming))
+
+    def apply_import(self, plan: ChartImport) -> None:
+        """Write a conflict-free plan: create, or add the new resources (stored ones are never deleted or
+        rewritten) and fill demographics the record lacked."""
+        if plan.identity or plan.conflicts:
+            raise Conflict("导入计划有冲突 the import plan has conflicts")
+        if plan.existing is None:
+            self.create(plan.chart)
+            return
+        if plan.merge is None or not plan.merge.changed:
+            return
+        merged = plan.merge.chart
+        if plan.merge.patient_changed:
+            self._set_patient(merged.patient)
+        stored = {kind: {item.id for item in items} for kind, items in plan.existing.children().items()}
+        for kind, values in self._child_values(merged):
+            if values["id"] not in stored[kind]:
+                self.session.add(CHILD_TABLES[kind](**values))
+        self._flush()
+        record_events.append(self.session, record_events.chart_changes(plan.existing, merged))
 
     def add_many(self, charts: list[PatientChart]) -> int:
         """Create many new charts with one multi-row INSERT per table (batch loads, demo seeding).

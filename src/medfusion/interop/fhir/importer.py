@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fhir.resources.R4B import get_fhir_model_class
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from medfusion.errors import InvalidFhir, MedFusionError, UnsupportedFhirVersion
 from medfusion.interop.fhir import constants as c
@@ -35,6 +35,14 @@ class ImportIssue(BaseModel):
 class ImportResult(BaseModel):
     charts: list[PatientChart]
     issues: list[ImportIssue]
+    # Patient ids this import derived because the resource had none (matched by identifiers when stored)
+    generated_ids: list[str] = Field(default_factory=list)
+    # filled in by the store once the charts are written: patient ids by what happened to them
+    created: list[str] = Field(default_factory=list)
+    updated: list[str] = Field(default_factory=list)
+    unchanged: list[str] = Field(default_factory=list)
+    resources_added: int = 0
+    resources_unchanged: int = 0
 
     @property
     def patient_ids(self) -> list[str]:
@@ -242,10 +250,15 @@ def bundle_to_charts(bundle: Any, *, strict: bool = False) -> ImportResult:
     issues: list[ImportIssue] = []
     patients: dict[str, Patient] = {}
     children: dict[str, dict[str, list[Any]]] = {}
-    for path, res, _url in entries:
+    generated: list[str] = []
+    for (path, res, _url), raw in zip(entries, raw_entries, strict=True):
         if res["resourceType"] != "Patient":
             continue
+        if not raw["resource"].get("id"):
+            generated.append(str(res["id"]))
         patient = _read_one(res, path, Patient, lambda r: rd.read_patient(r), export.patient_resource, issues)
+        if patient.id in patients:  # a second Patient with the same id would silently replace the first
+            raise rd.fail(f"{path}.id", f"Bundle 中患者 id 重复 Patient id {patient.id!r} repeated")
         patients[patient.id] = patient
         children[patient.id] = {kind: [] for kind in CHILD_MODELS}
     if not patients:
@@ -299,7 +312,7 @@ def bundle_to_charts(bundle: Any, *, strict: bool = False) -> ImportResult:
                 f"{lossy[0].path}: {lossy[0].message}",
                 details=[i.model_dump() for i in lossy[:50]],
             )
-    return ImportResult(charts=charts, issues=issues)
+    return ImportResult(charts=charts, issues=issues, generated_ids=generated)
 
 
 def _read_one(
