@@ -177,6 +177,12 @@ def bench_retrieval() -> dict[str, Any]:
     return retrieval.run()
 
 
+def bench_own_documents() -> dict[str, Any]:
+    from benchmarks import own_documents
+
+    return own_documents.run()
+
+
 def bench_graph() -> dict[str, Any]:
     from benchmarks import graph_eval
 
@@ -280,6 +286,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "deid": bench_deid,
     "retrieval": bench_retrieval,
     "rerank": bench_rerank,  # reads the retrieval benchmark's knowledge base (with its vectors)
+    "own_documents": bench_own_documents,  # the user's documents among the shipped packs (issue 15)
     "id_numbers": bench_id_numbers,
     "fhir": bench_fhir,
     "synth": bench_synth,

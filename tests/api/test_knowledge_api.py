@@ -8,6 +8,7 @@ from medfusion.knowledge.base import KnowledgeBase
 from medfusion.knowledge.documents import DocType, DocumentMeta
 from medfusion.settings import get_settings
 from medfusion.store.database import get_database
+from tests.conftest import PackedClient
 
 Auth = Callable[[str], dict[str, str]]
 
@@ -59,3 +60,36 @@ def test_upload_update_and_remove_documents_are_guarded_and_audited(client: Test
     ]
     assert "kb.ingest" in actions and "kb.delete" in actions
     assert client.get("/api/kb/packs", headers=auth("patient")).status_code == 200
+
+
+def test_upload_embeds_and_search_filters_by_source(packed_client: PackedClient) -> None:
+    admin = packed_client.headers("admin")
+    text = "高血压患者居家自测血压：每天早晚各测一次，测前静坐5分钟，连续测量7天，记录血压日记。".encode()
+    files = {"file": ("htn-home.txt", text, "text/plain")}
+    created = packed_client.client.post("/api/kb/documents", headers=admin, files=files)
+    assert created.status_code == 201 and created.json()["embedded"] == 1
+    deferred = packed_client.client.post(
+        "/api/kb/documents",
+        headers=admin,
+        files={"file": ("dm-foot.txt", "糖尿病患者每天检查双脚有无破损、水泡。".encode(), "text/plain")},
+        data={"embed": "false"},
+    )
+    assert deferred.status_code == 201 and deferred.json()["embedded"] == 0
+    nurse = packed_client.headers("nurse")
+    for query, source in (
+        ("高血压患者在家怎么自测血压", "upload:htn-home.txt"),
+        ("糖尿病患者双脚检查", "upload:dm-foot.txt"),
+    ):
+        hits = packed_client.client.get("/api/kb/search", headers=nurse, params={"q": query, "k": 5}).json()
+        assert hits[0]["source"] == source, query
+    own = packed_client.client.get("/api/kb/search", headers=nurse, params={"q": "高血压", "source": "own"})
+    assert own.status_code == 200 and {h["source"] for h in own.json()} <= {
+        "upload:htn-home.txt",
+        "upload:dm-foot.txt",
+    }
+    pack = packed_client.client.get(
+        "/api/kb/search", headers=nurse, params={"q": "高血压", "source": "pack:starter-diseases"}
+    ).json()
+    assert pack and all(h["source"].startswith("pack:starter-diseases") for h in pack)
+    bad = packed_client.client.get("/api/kb/search", headers=nurse, params={"q": "高血压", "source": "mine"})
+    assert bad.status_code == 422

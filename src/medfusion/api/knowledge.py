@@ -38,8 +38,16 @@ def search(
     authority: Annotated[Authority | None, Query()] = None,
     department: Annotated[str | None, Query(max_length=100)] = None,
     expand: Annotated[bool, Query(description="用图谱同义词扩展查询")] = False,
+    source: Annotated[
+        str,
+        Query(
+            max_length=200,
+            pattern=r"^(own|all|pack:.+)$",
+            description="own（用户自己导入的文档）| pack:<name>（某个知识包）| all",
+        ),
+    ] = "all",
 ) -> list[Hit]:
-    filters = SearchFilters(doc_type=doc_type, authority=authority, department=department)
+    filters = SearchFilters(doc_type=doc_type, authority=authority, department=department, source=source)
     expansions = synonym_terms(graph, q) if expand else None
     return kb.search(q, k=k, filters=filters, expansions=expansions)
 
@@ -67,8 +75,11 @@ def upload(
     authority: Annotated[Authority, Form()] = Authority.guideline,
     publisher: Annotated[str | None, Form(max_length=200)] = None,
     department: Annotated[str | None, Form(max_length=100)] = None,
+    embed: Annotated[bool, Form(description="同时计算向量（默认）；false 则稍后由 kb embed 完成")] = True,
 ) -> IngestResult:
-    """Re-uploading the same file name updates that document (or leaves it unchanged)."""
+    """Re-uploading the same file name updates that document (or leaves it unchanged). The document's chunks
+    are embedded before the response (``embedded`` says how many); with ``embed=false`` they are searchable
+    by their sparse channels until ``medfusion kb embed`` runs."""
     name = Path(file.filename or "upload.txt").name
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / name
@@ -82,6 +93,9 @@ def upload(
             department=department,
         )
         result = kb.ingest_file(path, meta)
+    if embed:
+        # in this worker thread: no job processes are forked from the API server
+        result.embedded = kb.embed(executor="inline", document_ids=[result.document_id])
     with db.session() as session:
         audit.record(
             session, principal.actor, "kb.ingest", detail={"source": result.source, "status": result.status}

@@ -47,10 +47,24 @@ def ingest(
     authority: Annotated[Authority, typer.Option()] = Authority.guideline,
     publisher: Annotated[str | None, typer.Option()] = None,
     department: Annotated[str | None, typer.Option()] = None,
+    embed: Annotated[
+        bool,
+        typer.Option(
+            "--embed/--no-embed",
+            help="同时计算向量（默认）；--no-embed 稍后由 kb embed 完成 (embed now, or defer)",
+        ),
+    ] = True,
+    executor: Annotated[str, typer.Option(help="embedding executor: inline | local | ray")] = "local",
+    workers: Annotated[int | None, typer.Option(min=1)] = None,
 ) -> None:
-    """导入文档 Ingest TXT/Markdown/HTML/DOCX/PDF; re-ingesting a source updates it (a transaction each)."""
+    """导入文档 Ingest TXT/Markdown/HTML/DOCX/PDF; re-ingesting a source updates it (a transaction each).
+    The ingested chunks are then embedded by the resumable embed job (interrupted, ``kb embed`` or the same
+    ingest again resumes it); until then they are still found by their sparse channels."""
+    from medfusion.cli.progress import job_progress
+
     kb = KnowledgeBase(get_database())
     failures = 0
+    ingested: list[str] = []
     for path in _files(paths):
         meta = DocumentMeta(
             source=str(path.resolve()),
@@ -66,7 +80,14 @@ def ingest(
             failures += 1
             typer.echo(f"  失败 failed {path}: {error.message}", err=True)
             continue
+        ingested.append(result.document_id)
         typer.echo(f"  {result.status:9s} {path} ({result.chunks} chunks, {result.new_chunks} new)", err=True)
+    if embed and ingested:
+        with job_progress("向量化 embedding") as progress:
+            done = kb.embed(executor=executor, workers=workers, progress=progress, document_ids=ingested)
+        typer.echo(f"embedded {done} chunks", err=True)
+    elif ingested:
+        typer.echo("not embedded (--no-embed): run `medfusion kb embed` to add their vectors", err=True)
     stats = kb.stats()
     typer.echo(f"knowledge base: {stats['documents']} documents, {stats['chunks']} chunks", err=True)
     if failures:
@@ -102,12 +123,13 @@ def search(
     expand: Annotated[
         bool, typer.Option("--expand", help="用图谱同义词扩展查询 graph-synonym expansion")
     ] = False,
+    source: Annotated[str, typer.Option(help="own（自己导入的文档）| pack:<name> | all")] = "all",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """检索知识库 Search: every hit carries its source and a citation (document, section, character span)."""
     db = _database()
     kb = KnowledgeBase(db)
-    filters = _filters(filter_ or [])
+    filters = _filters([*(filter_ or []), f"source={source}"])
     graph = Graph(db)
 
     def run(text: str) -> list[Any]:

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -28,7 +28,7 @@ from medfusion.knowledge import embeddings, tokens
 from medfusion.knowledge.backends import Dense, Sparse, dense_for, sparse_for
 from medfusion.knowledge.chunking import chunk_text
 from medfusion.knowledge.documents import Authority, DocType, DocumentMeta, Hit
-from medfusion.knowledge.fusion import RRF_K, ordered, rrf
+from medfusion.knowledge.fusion import RRF_K, ordered, rrf, rrf_eligible
 from medfusion.knowledge.readers import read_document
 from medfusion.store.database import Database
 from medfusion.store.tables import KbChunkRefRow, KbChunkRow, KbDocumentRow, KbMetaRow
@@ -46,6 +46,7 @@ class IngestResult(BaseModel):
     chunks: int
     new_chunks: int
     status: str  # added | updated | unchanged
+    embedded: int = 0  # chunks embedded right after (the API upload; the CLI embeds once for all files)
 
 
 class SearchFilters(BaseModel):
@@ -53,6 +54,8 @@ class SearchFilters(BaseModel):
     authority: Authority | None = None
     department: str | None = None
     published_after: date | None = None
+    # own: the user's documents (no pack); pack:<name>: one installed pack's; all (or None): everything
+    source: str | None = Field(default=None, pattern=r"^(own|all|pack:.+)$")
 
 
 def _hash(text: str, length: int = 32) -> str:
@@ -77,6 +80,9 @@ class KnowledgeBase:
         self.sparse: Sparse = sparse_for(db, backend or settings.kb_backend)
         self.dense: Dense = dense_for(db, dense or settings.kb_dense_backend)
         self.use_feedback = settings.kb_feedback
+        # fuse each chunk over the channels it is eligible for (docs/knowledge.md, "Fusion"); False restores
+        # the plain fusion that let vectored chunks crowd out unembedded ones (kept for the benchmark only)
+        self.fair_fusion = True
         self._retokenise_if_needed()
 
     def _retokenise_if_needed(self) -> int:
@@ -185,12 +191,19 @@ class KnowledgeBase:
             status=status,
         )
 
-    def embed(self, executor: str = "local", workers: int | None = None, progress: Any = None) -> int:
-        """Embed every chunk that has no vector yet, as a resumable job; returns how many were embedded."""
+    def embed(
+        self,
+        executor: str = "local",
+        workers: int | None = None,
+        progress: Any = None,
+        document_ids: list[str] | None = None,
+    ) -> int:
+        """Embed every chunk that has no vector yet (of ``document_ids`` only, when given — what an ingest
+        just brought), as a resumable job; returns how many were embedded."""
         from medfusion.jobs import run_job
         from medfusion.settings import get_settings
 
-        pending = embeddings.missing_chunk_ids(self.db)
+        pending = embeddings.missing_chunk_ids(self.db, document_ids=document_ids)
         if not pending:
             return 0
         settings = get_settings()
@@ -271,7 +284,17 @@ class KnowledgeBase:
         ):
             if name in channels and query_tokens:
                 ranked.append((name, self.sparse.ranked(name, query_tokens, depth), 1.0))
-        fused = rrf((chunks, weight) for _, chunks, weight in ranked)
+        if self.fair_fusion and any(name == "dense" for name, _, _ in ranked):
+            # the dense channel can only rank chunks that have a vector; a chunk without one yet (ingested
+            # with --no-embed, or still being embedded) is fused over its sparse channels alone
+            dense = set(next(chunks for name, chunks, _ in ranked if name == "dense"))
+            others = dict.fromkeys(c for name, chunks, _ in ranked if name != "dense" for c in chunks)
+            vectored = dense | embeddings.with_vectors(self.db, [c for c in others if c not in dense])
+            fused = rrf_eligible(
+                [(chunks, weight, vectored if name == "dense" else None) for name, chunks, weight in ranked]
+            )
+        else:
+            fused = rrf((chunks, weight) for _, chunks, weight in ranked)
         ranks: dict[str, dict[str, int]] = defaultdict(dict)
         for name, chunks, _ in ranked:
             for rank, chunk in enumerate(chunks):
@@ -331,6 +354,10 @@ class KnowledgeBase:
                 query = query.where(KbDocumentRow.department == filters.department)
             if filters.published_after:
                 query = query.where(KbDocumentRow.published >= filters.published_after)
+            if filters.source == "own":
+                query = query.where(KbDocumentRow.pack.is_(None))
+            elif filters.source and filters.source.startswith("pack:"):
+                query = query.where(KbDocumentRow.pack == filters.source.removeprefix("pack:"))
         found: dict[str, Hit] = {}
         with self.db.read_session() as session:
             for chunk, body, ref, doc in session.execute(query).all():

