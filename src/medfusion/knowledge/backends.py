@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -48,6 +49,10 @@ class Dense(Protocol):
     name: str
 
     def has_vectors(self) -> bool: ...
+
+    def covers(self, chunk_ids: Iterable[str]) -> set[str]:
+        """Which of ``chunk_ids`` this index holds a vector for (the chunks it can rank at all)."""
+        ...
 
     def ranked(self, vector: np.ndarray, depth: int) -> list[str]: ...
 
@@ -145,14 +150,19 @@ class PostgresSparse:
 class MemoryDense(_Cached):
     name = "memory"
 
-    def _build(self) -> tuple[list[str], np.ndarray]:
-        return embeddings.load_vectors(self.db)
+    def _build(self) -> tuple[list[str], np.ndarray, frozenset[str]]:
+        ids, matrix = embeddings.load_vectors(self.db)
+        return ids, matrix, frozenset(ids)
 
     def has_vectors(self) -> bool:
         return bool(self.state()[0])
 
+    def covers(self, chunk_ids: Iterable[str]) -> set[str]:
+        held: frozenset[str] = self.state()[2]
+        return {c for c in chunk_ids if c in held}
+
     def ranked(self, vector: np.ndarray, depth: int) -> list[str]:
-        ids, matrix = self.state()
+        ids, matrix, _ = self.state()
         if not ids:
             return []
         order = np.argsort(-(matrix @ vector))[:depth]
@@ -196,8 +206,9 @@ class MilvusDense(_Cached):
         iterator.close()
         return present
 
-    def _build(self) -> int:
-        """Bring the collection in step with ``kb_vectors``: insert what is new, delete what is gone."""
+    def _build(self) -> frozenset[str]:
+        """Bring the collection in step with ``kb_vectors``: insert what is new, delete what is gone; the
+        chunk ids it then holds."""
         with self.db.read_session() as session:
             wanted = set(
                 session.execute(select(KbVectorRow.chunk_id).where(KbVectorRow.model == self.model)).scalars()
@@ -206,7 +217,7 @@ class MilvusDense(_Cached):
                 select(KbVectorRow.dim).where(KbVectorRow.model == self.model).limit(1)
             ).scalar()
         if dim is None:
-            return 0
+            return frozenset()
         self._ensure_collection(int(dim))
         present = self._present()
         gone = sorted(present - wanted)
@@ -227,10 +238,14 @@ class MilvusDense(_Cached):
             )
         if gone or fresh:
             self.client.flush(self.collection)
-        return len(wanted)
+        return frozenset(wanted)
 
     def has_vectors(self) -> bool:
         return bool(self.state())
+
+    def covers(self, chunk_ids: Iterable[str]) -> set[str]:
+        held: frozenset[str] = self.state()
+        return {c for c in chunk_ids if c in held}
 
     def ranked(self, vector: np.ndarray, depth: int) -> list[str]:
         if not self.state():

@@ -289,7 +289,7 @@ class KnowledgeBase:
             # with --no-embed, or still being embedded) is fused over its sparse channels alone
             dense = set(next(chunks for name, chunks, _ in ranked if name == "dense"))
             others = dict.fromkeys(c for name, chunks, _ in ranked if name != "dense" for c in chunks)
-            vectored = dense | embeddings.with_vectors(self.db, [c for c in others if c not in dense])
+            vectored = dense | self.dense.covers(c for c in others if c not in dense)
             fused = rrf_eligible(
                 [(chunks, weight, vectored if name == "dense" else None) for name, chunks, weight in ranked]
             )

@@ -61,21 +61,6 @@ def missing_chunk_ids(db: Database, model: str = MODEL, document_ids: list[str] 
         return list(session.execute(query.order_by(KbChunkRow.id)).scalars())
 
 
-def with_vectors(db: Database, chunk_ids: list[str], model: str = MODEL) -> set[str]:
-    """Which of ``chunk_ids`` have a vector for ``model`` (the dense channel can rank only those)."""
-    found: set[str] = set()
-    with db.read_session() as session:
-        for start in range(0, len(chunk_ids), 500):
-            found.update(
-                session.execute(
-                    select(KbVectorRow.chunk_id).where(
-                        KbVectorRow.model == model, KbVectorRow.chunk_id.in_(chunk_ids[start : start + 500])
-                    )
-                ).scalars()
-            )
-    return found
-
-
 def store_vectors(db: Database, ids: list[str], vectors: np.ndarray, model: str = MODEL) -> None:
     rows = [
         {"chunk_id": i, "model": model, "dim": int(v.shape[0]), "vector": v.astype(np.float32).tobytes()}
