@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.retrieval import _metrics, _plain_bigrams, ingest_answers, triage_rows
+from benchmarks.retrieval import _metrics, _plain_bigrams, bm25_ranks, ingest_answers, triage_rows
 
 DOCUMENTS = 1087
 QUESTIONS = 300
@@ -43,14 +43,7 @@ def run(documents: int = DOCUMENTS, questions: int = QUESTIONS) -> dict[str, Any
     out: dict[str, Any] = {"own_documents": len(own), "questions": len(asked)}
 
     def sparse_alone(name: str, tokenize: Any) -> None:
-        retriever = bm25s.BM25()
-        retriever.index([tokenize(r["answer"]) or ["∅"] for r in own], show_progress=False)
-        ranks: list[int | None] = []
-        for i, text in zip(asked, texts, strict=True):
-            found, _ = retriever.retrieve([tokenize(text) or ["∅"]], k=10, show_progress=False)
-            top = [int(x) for x in found[0]]
-            ranks.append(top.index(i) + 1 if i in top else None)
-        out[name] = _metrics(ranks)
+        out[name] = _metrics(bm25_ranks([r["answer"] for r in own], texts, asked, tokenize))
         print("  own_documents", name, out[name], flush=True)
 
     def bm25s_default(text: str) -> list[str]:

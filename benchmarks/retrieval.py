@@ -30,6 +30,23 @@ def _metrics(ranks: list[int | None]) -> dict[str, float]:
     }
 
 
+def bm25_ranks(
+    documents: list[str], queries: list[str], wanted: list[int], tokenize: Any
+) -> list[int | None]:
+    """BM25 (bm25s) alone over ``documents`` with ``tokenize``: for each query, the 1-based rank of the
+    document it should find (``wanted``) in the top 10, or None."""
+    import bm25s
+
+    retriever = bm25s.BM25()
+    retriever.index([tokenize(d) or ["∅"] for d in documents], show_progress=False)
+    ranks: list[int | None] = []
+    for i, query in zip(wanted, queries, strict=True):
+        found, _ = retriever.retrieve([tokenize(query) or ["∅"]], k=10, show_progress=False)
+        top = [int(x) for x in found[0]]
+        ranks.append(top.index(i) + 1 if i in top else None)
+    return ranks
+
+
 def _shared() -> Path:
     return Path(os.environ.get("MEDFUSION_SHARED_DATA", "../shared/data"))
 
@@ -54,7 +71,6 @@ def ingest_answers(kb: Any, rows: list[dict[str, str]]) -> float:
 
 
 def run(sample_size: int = 500) -> dict[str, Any]:
-    import bm25s
 
     from medfusion.knowledge import tokens
     from medfusion.knowledge.base import KnowledgeBase
@@ -68,13 +84,7 @@ def run(sample_size: int = 500) -> dict[str, Any]:
 
     def channel(name: str, tokenize: Any) -> None:
         started = time.perf_counter()
-        retriever = bm25s.BM25()
-        retriever.index([tokenize(r["answer"]) or ["∅"] for r in rows], show_progress=False)
-        ranks: list[int | None] = []
-        for i, question in zip(sample, questions, strict=True):
-            found, _ = retriever.retrieve([tokenize(question) or ["∅"]], k=10, show_progress=False)
-            top = [int(x) for x in found[0]]
-            ranks.append(top.index(i) + 1 if i in top else None)
+        ranks = bm25_ranks([r["answer"] for r in rows], questions, sample, tokenize)
         out[name] = {**_metrics(ranks), "seconds": round(time.perf_counter() - started, 2)}
         print("  retrieval", name, out[name], flush=True)
 
