@@ -227,7 +227,7 @@ class FusionApp(ABC, Generic[Request, Answer, Output]):
         """The app's output for a refused request: ``fields`` is the whole contract, ``answer`` included;
         the app adds its payload's empty values."""
 
-    def finish(self, run: FusionRun, request: Request, output: Output) -> Output:
+    def finish(self, run: FusionRun, request: Request, answer: Answer, output: Output) -> Output:
         """After the output is built, before it is stored (ask's memory writes here)."""
         return output
 
@@ -284,7 +284,7 @@ class FusionPipeline:
             "guardrails": run.findings,
             "reasoning": outcome.chain,
         }
-        result = app.finish(run, request, app.output(run, request, answer, outcome, fields))
+        result = app.finish(run, request, answer, app.output(run, request, answer, outcome, fields))
         return self._store(app, request, result, trace)
 
     def _draft(

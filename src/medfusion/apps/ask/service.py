@@ -53,6 +53,7 @@ class _Specialist(SpecialistAnswer):
     tree: Differential | None = None
     recalled: list[MemoryEntry] = field(default_factory=list)
     context: PatientContext | None = None
+    memory: Memory | None = None  # the run's memory: recalled from before the answer, written to after it
 
 
 class AskApp(FusionApp[AskRequest, _Specialist, AskResult]):
@@ -102,6 +103,7 @@ class AskApp(FusionApp[AskRequest, _Specialist, AskResult]):
             intents=intents,
             tree=tree,
             recalled=recalled,
+            memory=memory,
             context=context,
         )
 
@@ -163,15 +165,14 @@ class AskApp(FusionApp[AskRequest, _Specialist, AskResult]):
             **fields, question=self.subject(request), intents=IntentResult(intents=[], clarify=False)
         )
 
-    def finish(self, run: FusionRun, request: AskRequest, output: AskResult) -> AskResult:
-        if request.session_id:
-            memory, user = (
-                Memory(self.service.db, run.usable, self.service.graph),
-                self.service.principal.username,
-            )
+    def finish(
+        self, run: FusionRun, request: AskRequest, answer: _Specialist, output: AskResult
+    ) -> AskResult:
+        if request.session_id and answer.memory is not None:
+            user = self.service.principal.username
             with run.trace.step("memory", "remember") as step:
-                memory.add_turn(user, request.session_id, "user", output.question)
-                added = memory.add_turn(user, request.session_id, "assistant", output.answer)
+                answer.memory.add_turn(user, request.session_id, "user", output.question)
+                added = answer.memory.add_turn(user, request.session_id, "assistant", output.answer)
                 step.output = {"new_entries": len(added)}
         return output
 
