@@ -71,9 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     offline_docs.install(app)
-    app.state.settings = settings
-    app.state.db = db
-    app.state.providers = ApiProviders(db, settings)
+    app.state.providers = ApiProviders(db, settings)  # what every router's dependencies read
     errors.install(app)
     platform = (
         auth.router,
