@@ -64,9 +64,8 @@ class PatientPage(BaseModel):
 class ChartImport:
     """What importing one chart would do, decided before anything is written (``plan_import``)."""
 
-    chart: (
-        PatientChart  # the incoming chart under the id it is stored as (matched by 身份证号 if it had none)
-    )
+    # the incoming chart under the id it is stored as (matched by 身份证号 if it had none)
+    chart: PatientChart
     existing: PatientChart | None = None
     merge: ChartMerge | None = None
     identity: list[Difference] = field(default_factory=list)
