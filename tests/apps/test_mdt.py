@@ -63,6 +63,20 @@ def test_a_complex_case_goes_to_a_team_and_the_conflict_is_a_warning(
         assert heading in result.minutes
 
 
+def test_the_same_case_gets_the_same_evidence_ids_on_every_run(packed_db: Database, tmp_path: Path) -> None:
+    """The team's specialties share one evidence book; its ids (K1, G1, …) must not depend on which thread
+    finished first, or minutes and citations of two runs of one case could not be compared."""
+    chart = _chart(packed_db, AF_PLAN)
+    runs = [
+        _service(packed_db, tmp_path).consult_chart(chart, MdtRequest(bundle={"resourceType": "Bundle"}))
+        for _ in range(3)
+    ]
+    books = [[(e.id, e.kind, e.text) for e in r.evidence] for r in runs]
+    assert len(books[0]) > 4 and books[1] == books[0] and books[2] == books[0]
+    cited = [[(v.label, [o.citations for o in v.options]) for v in r.specialties] for r in runs]
+    assert cited[1] == cited[0] and cited[2] == cited[0]
+
+
 def test_a_simple_case_goes_to_one_agent(packed_db: Database, tmp_path: Path) -> None:
     chart = _chart(packed_db, {"conditions": ["高脂血症"], "drugs": ["阿托伐他汀"]})
     result = _service(packed_db, tmp_path).consult_chart(chart, MdtRequest(bundle={"resourceType": "Bundle"}))

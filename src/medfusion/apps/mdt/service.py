@@ -237,12 +237,8 @@ class _Rounds:
         case_text = _case_text(self.case)
         s = self.service
 
-        def one(key: str) -> SpecialtyView:
-            base = specialist_view(
-                key, table[key], team[key], self.case, s.kb, s.graph, self.book, self.conflicts, second
-            )
-            if self.general is None:
-                return base.model_copy(update={"fallback": self.not_used})
+        def agent(key: str, base: SpecialtyView) -> SpecialtyView:
+            assert self.general is not None
             return agent_view(
                 key, table[key], team[key], case_text, self.general, s.kb, s.graph, self.book, base
             )
@@ -250,8 +246,19 @@ class _Rounds:
         with self.trace.step(
             "reasoning", f"specialties round {2 if second else 1}", team=",".join(team)
         ) as step:
-            with ThreadPoolExecutor(max_workers=min(4, max(len(team), 1))) as workers:
-                views = list(workers.map(one, list(team)))
+            # The specialist path runs in team order, so the shared book numbers its evidence (K1, G1, …) the
+            # same way on every run; only the model calls, which wait on the network, run in parallel.
+            bases = [
+                specialist_view(
+                    key, table[key], team[key], self.case, s.kb, s.graph, self.book, self.conflicts, second
+                )
+                for key in team
+            ]
+            if self.general is None:
+                views = [base.model_copy(update={"fallback": self.not_used}) for base in bases]
+            else:
+                with ThreadPoolExecutor(max_workers=min(4, max(len(team), 1))) as workers:
+                    views = list(workers.map(agent, list(team), bases))
             step.output = {v.label: v.confidence for v in views}
             step.tokens = sum(v.tokens for v in views)
         return views
