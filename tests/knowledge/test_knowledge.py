@@ -195,7 +195,8 @@ def test_the_medical_dictionary_is_the_packs_vocabulary_and_off_by_default(
     from medfusion.settings import get_settings
 
     words = tokens.medical_words()
-    assert len(words) > 2000 and {"沙库巴曲缬沙坦", "射血分数降低的心力衰竭", "华法林"} <= words
+    # ~1,700 since issue 15: the ICD-10 pack ships an extract (the full list is imported by the user)
+    assert len(words) > 1500 and {"沙库巴曲缬沙坦", "射血分数降低的心力衰竭", "华法林", "光疗"} <= words
     tokens.signature.cache_clear()
     off = tokens.signature()
     monkeypatch.setenv("MEDFUSION_KB_MEDICAL_DICTIONARY", "true")

@@ -248,6 +248,46 @@ def pack_import(path: Annotated[Path, typer.Argument(help="知识包目录或 .z
     typer.echo(info.model_dump_json())
 
 
+@pack_app.command("import-icd10")
+def pack_import_icd10(
+    codes: Annotated[Path, typer.Argument(help="ICD-10 编码表 CSV/TSV（code/编码, disease/名称 …）")],
+    catalogue: Annotated[
+        Path | None, typer.Option(help="章节表 code_lower_bound,code_upper_bound,level,catalog")
+    ] = None,
+    licence: Annotated[
+        str, typer.Option(help="你持有该文件的许可 the licence under which you hold the file")
+    ] = "user-supplied licensed copy (ICD-10 © WHO) — not for redistribution",
+    source: Annotated[str | None, typer.Option(help="出处说明 (default: the file name)")] = None,
+    out: Annotated[Path | None, typer.Option(help="知识包写到此目录 write the pack folder here")] = None,
+    install: Annotated[bool, typer.Option(help="构建后安装 install after building")] = True,
+    only_cited: Annotated[
+        bool, typer.Option(help="只保留已发布知识包引用的类目（即随附摘录的制法）only the cited categories")
+    ] = False,
+) -> None:
+    """从你有许可的文件构建并安装 ICD-10 知识包 Build (and install) the icd10-categories pack from your own
+    licensed ICD-10 file; it replaces the shipped extract and is never replaced by it."""
+    import tempfile
+
+    from medfusion.knowledge import icd10_pack
+
+    folder = out or Path(tempfile.mkdtemp(prefix="icd10-pack-"))
+    cited = icd10_pack.codes_cited_by(packs.shipped()) if only_cited else None
+    result = icd10_pack.build(
+        codes,
+        folder,
+        catalogue=catalogue,
+        licence=licence,
+        source=source or f"user:{codes.name}",
+        version=icd10_pack.SHIPPED_VERSION if only_cited else icd10_pack.IMPORTED_VERSION,
+        only=cited,
+    )
+    if install:
+        db = get_database()
+        packs.remove(db, icd10_pack.PACK)
+        result.installed = packs.install(db, folder).status
+    typer.echo(json.dumps(result.__dict__, ensure_ascii=False))
+
+
 @pack_app.command("list")
 def pack_list() -> None:
     """已安装的知识包 Installed packs with their document and triple counts."""

@@ -26,10 +26,10 @@ import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import delete, func, select
 
 from medfusion.errors import InvalidInput
@@ -60,17 +60,36 @@ class PackManifest(BaseModel):
     files: list[str] = Field(default_factory=list)
 
 
+ReviewStatus = Literal["needs_clinician_review", "clinician_accepted"]
+
+
 class DiseaseEntry(BaseModel):
+    """One line of ``diseases.jsonl`` (unknown keys are errors, so a misspelt field cannot vanish).
+
+    ``drugs`` are medicines only (graph type ``drug``); procedures, devices and non-drug therapies
+    (phototherapy, CPAP, nasal irrigation) go in ``procedures`` (graph type ``procedure``). ``red_flags``
+    and ``first_actions`` are what a front door must recognise and do first (emergencies). ``source`` is the
+    primary citation (it labels every triple); ``also_cited`` the further ones. ``review_note`` says what
+    changed, what a reviewer should check and which citation details could not be verified."""
+
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(min_length=1, max_length=200)
     icd10: str | None = None
     synonyms: list[str] = Field(default_factory=list)
     department: str
     symptoms: list[str] = Field(min_length=1)
+    red_flags: list[str] = Field(default_factory=list)
+    first_actions: str | None = None
     checks: list[str] = Field(min_length=1)
     drugs: list[str] = Field(default_factory=list)
+    procedures: list[str] = Field(default_factory=list)
     first_line: str = Field(min_length=1)
     source: str = Field(min_length=1, max_length=200)
+    also_cited: list[str] = Field(default_factory=list)
     doc_type: DocType = DocType.guideline
+    review_status: ReviewStatus = "needs_clinician_review"
+    review_note: str | None = None
 
 
 class PackDocument(DocumentMeta):
@@ -143,21 +162,33 @@ def _where(path: Path, name: str, number: int) -> str:
     return f"{path}/{name}:{number}"
 
 
+_REVIEW_WORDS = {"needs_clinician_review": "待临床医生审核", "clinician_accepted": "已经临床医生审核"}
+
+
 def disease_document(entry: DiseaseEntry, pack: str) -> PackDocument:
     code = f"（ICD-10 {entry.icd10}）" if entry.icd10 else ""
     also = f"又称{'、'.join(entry.synonyms)}。" if entry.synonyms else ""
+    urgent: list[str] = []
+    if entry.red_flags:
+        urgent += ["## 危险信号", f"{entry.name}的危险信号：{'、'.join(entry.red_flags)}。"]
+    if entry.first_actions:
+        urgent += ["## 首要处置", entry.first_actions]
+    cited = "；".join([entry.source, *entry.also_cited])
+    status = _REVIEW_WORDS[entry.review_status]
+    note = f"审核说明：{entry.review_note}" if entry.review_note else ""
     text = "\n".join(
         [
             f"# {entry.name}{code}",
             f"{entry.name}{also}就诊科室：{entry.department}。",
             "## 主要症状",
             f"{entry.name}的主要症状：{'、'.join(entry.symptoms)}。",
+            *urgent,
             "## 关键检查",
             f"{entry.name}的关键检查：{'、'.join(entry.checks)}。",
             "## 一线治疗",
             entry.first_line,
             "## 出处",
-            f"{entry.source}。审核状态：needs_clinician_review（待临床医生审核）。",
+            f"{cited}。审核状态：{entry.review_status}（{status}）。{note}",
         ]
     )
     return PackDocument(
@@ -179,13 +210,14 @@ def disease_triples(entry: DiseaseEntry) -> Iterator[Triple]:
             tail=tail,
             tail_type=tail_type,
             source=entry.source,
-            review_status="needs_clinician_review",
+            review_status=entry.review_status,
         )
 
     yield triple(Relation.belongs_to_department, entry.department, EntityType.department)
     yield from (triple(Relation.has_symptom, s, EntityType.symptom) for s in entry.symptoms)
     yield from (triple(Relation.needs_check, c, EntityType.check) for c in entry.checks)
     yield from (triple(Relation.treated_by, d, EntityType.drug) for d in entry.drugs)
+    yield from (triple(Relation.treated_by, p, EntityType.procedure) for p in entry.procedures)
 
 
 def _diseases(pack: _Pack) -> list[DiseaseEntry]:
@@ -235,7 +267,11 @@ def _vocabulary(pack: _Pack) -> list[EntityCode]:
 
 def build(source: Path, out: Path, embed: bool = True) -> PackManifest:
     """Validate a pack's source folder and write the pack (a folder, or a zip if ``out`` ends in .zip)
-    with its pre-built vectors and a manifest listing its files."""
+    with its pre-built vectors and a manifest listing its files.
+
+    Vectors already in the source's ``vectors.npz`` under the current embedding model are kept for the
+    chunks that are still there; only new or changed chunks are embedded, and vectors of chunks that are
+    gone are dropped — so ``out`` may be ``source`` itself (rebuild in place after editing entries)."""
     pack = _Pack(source)
     documents = _documents(pack)
     _triples(pack)  # validates every row, naming the line of a bad one
@@ -252,7 +288,7 @@ def build(source: Path, out: Path, embed: bool = True) -> PackManifest:
             for piece in chunk_text(document.text):
                 texts.setdefault(chunk_id(piece.text), piece.text)
         ids = sorted(texts)
-        vectors = embeddings.embed_passages([texts[i] for i in ids])
+        vectors = _reuse_and_embed(pack, ids, texts)
         buffer = io.BytesIO()
         np.savez_compressed(buffer, ids=np.array(ids), vectors=vectors.astype(np.float16))
         payload["vectors.npz"] = buffer.getvalue()
@@ -269,6 +305,20 @@ def build(source: Path, out: Path, embed: bool = True) -> PackManifest:
         for name, raw in payload.items():
             (out / name).write_bytes(raw)
     return manifest
+
+
+def _reuse_and_embed(pack: _Pack, ids: list[str], texts: dict[str, str]) -> np.ndarray:
+    """Vectors for ``ids`` in order: the pack's earlier ones where its model is the current one (stored as
+    float16, kept bit for bit), the embedding model for the rest."""
+    known: dict[str, np.ndarray] = {}
+    raw = pack.read("vectors.npz")
+    if raw is not None and pack.manifest.embedding_model == embeddings.MODEL:
+        with np.load(io.BytesIO(raw)) as data:
+            known = {str(i): v for i, v in zip(data["ids"], data["vectors"], strict=True)}
+    todo = [i for i in ids if i not in known]
+    fresh = embeddings.embed_passages([texts[i] for i in todo]) if todo else np.zeros((0, 0))
+    made = dict(zip(todo, fresh, strict=True))
+    return np.stack([known[i] if i in known else made[i] for i in ids]).astype(np.float16)
 
 
 class _Installed(BaseModel):
@@ -377,6 +427,10 @@ def shipped() -> list[Path]:
     return sorted(p for p in SHIPPED.iterdir() if (p / "manifest.json").is_file()) if SHIPPED.is_dir() else []
 
 
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
 def ensure_shipped(db: Database) -> list[PackInfo]:
     """Install the packs shipped in the repo that are missing or older (once per process and database)."""
     from medfusion.settings import get_settings
@@ -391,7 +445,9 @@ def ensure_shipped(db: Database) -> list[PackInfo]:
         for path in shipped():
             manifest = _Pack(path).manifest
             row = have.get(manifest.name)
-            if row is None or row.version != manifest.version:
+            # only missing or older: a newer version the user imported (e.g. the full ICD-10 list built
+            # from their licensed file) is never replaced by the shipped one
+            if row is None or _version(row.version) < _version(manifest.version):
                 results.append(install(db, path))
         _installed_once.add(db.url)
         return results

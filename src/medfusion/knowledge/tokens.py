@@ -44,7 +44,9 @@ def medical_words(packs: Path = PACKS) -> set[str]:
             if line.strip():
                 entry = json.loads(line)
                 names.update([entry["name"], *entry.get("synonyms", []), *entry.get("symptoms", [])])
-                names.update([*entry.get("checks", []), *entry.get("drugs", [])])
+                names.update(
+                    [*entry.get("checks", []), *entry.get("drugs", []), *entry.get("procedures", [])]
+                )
     return {n for n in names if 2 <= len(n) <= 12 and CJK.search(n) and not re.search(r"\s", n)}
 
 
