@@ -144,14 +144,6 @@ def test_a_different_fhir_version_is_refused() -> None:
         ),
         (lambda b: b["entry"][0]["resource"].__setitem__("favouriteColour", "red"), "favouriteColour"),
         (
-            lambda b: b["entry"][1]["resource"]["valueQuantity"].update(unit="bananas", code="bananas"),
-            "valueQuantity",
-        ),
-        (
-            lambda b: b["entry"][1]["resource"]["subject"].__setitem__("reference", "Patient/nobody"),
-            "subject",
-        ),
-        (
             lambda b: b["entry"][0]["resource"]["identifier"][1].__setitem__("value", "110105194912310021"),
             "id_number",
         ),
@@ -166,15 +158,50 @@ def test_malformed_fhir_is_a_typed_error_naming_the_field(mutate: Any, field: st
     assert field in json.dumps(exc.value.details, ensure_ascii=False) or field in exc.value.message
 
 
-def test_unknown_unit_error_keeps_its_code() -> None:
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (
+            lambda b: b["entry"][1]["resource"]["valueQuantity"].update(unit="bananas", code="bananas"),
+            "valueQuantity",
+        ),
+        (
+            lambda b: b["entry"][1]["resource"]["subject"].__setitem__("reference", "Patient/nobody"),
+            "subject",
+        ),
+    ],
+)
+def test_what_only_the_strict_profile_refuses(mutate: Any, field: str) -> None:
+    """A unit outside our table and a reference to a Patient outside the Bundle are valid R4: the default
+    profile keeps the resource (the quantity verbatim / the whole resource raw); medfusion-strict refuses."""
+    bundle = _foreign_bundle()
+    mutate(bundle)
+    with pytest.raises(InvalidFhir) as exc:
+        bundle_to_charts(bundle, profile="medfusion-strict")
+    assert field in json.dumps(exc.value.details, ensure_ascii=False) or field in exc.value.message
+    result = bundle_to_charts(bundle)
+    assert any(field in i.path for i in result.issues)
+    assert {"Patient", "Observation"} <= {r.resource_type for r in result.raw}
+
+
+def test_unknown_unit_error_keeps_its_code_in_the_strict_profile() -> None:
     bundle = _foreign_bundle()
     bundle["entry"][1]["resource"]["valueQuantity"] = {"value": 1, "unit": "bananas"}
     with pytest.raises(InvalidFhir) as exc:
-        bundle_to_charts(bundle)
+        bundle_to_charts(bundle, profile="medfusion-strict")
     assert exc.value.code == UnknownUnit.code
 
 
-def test_condition_without_icd10_is_refused() -> None:
+def test_unknown_unit_is_kept_verbatim_not_refused() -> None:
+    bundle = _foreign_bundle()
+    bundle["entry"][1]["resource"]["valueQuantity"] = {"value": 1, "unit": "bananas"}
+    (chart,) = bundle_to_charts(bundle).charts
+    (obs,) = chart.observations
+    assert obs.value is None and obs.fhir_extra["valueQuantity"] == {"value": 1, "unit": "bananas"}
+    assert chart_to_bundle(chart)["entry"][1]["resource"]["valueQuantity"] == {"value": 1, "unit": "bananas"}
+
+
+def test_condition_without_icd10_is_refused_in_the_strict_profile() -> None:
     bundle = _foreign_bundle()
     bundle["entry"].append(
         {
@@ -186,7 +213,7 @@ def test_condition_without_icd10_is_refused() -> None:
         }
     )
     with pytest.raises(InvalidFhir, match=r"code\.coding"):
-        bundle_to_charts(bundle)
+        bundle_to_charts(bundle, profile="medfusion-strict")
 
 
 def test_relative_references_resolve_by_type_and_id(demo_charts: list[PatientChart]) -> None:

@@ -23,6 +23,7 @@ from medfusion.graph.model import Relation
 from medfusion.knowledge.answers import Answerer, PatientContext
 from medfusion.knowledge.base import KnowledgeBase
 from medfusion.llm.messages import ToolSpec
+from medfusion.record.clinical_time import sort_time
 from medfusion.record.models import ConditionStatus, MedicationStatus, PatientChart
 from medfusion.store.patient_service import PatientService
 
@@ -233,7 +234,7 @@ def _record(params: BaseModel, ctx: ToolContext) -> ToolOutput:
     if params.section in {"summary", "allergies"}:
         facts += [f"过敏：{a.substance}{f'（{a.reaction}）' if a.reaction else ''}" for a in chart.allergies]
     if params.section in {"summary", "labs"}:
-        recent = sorted(chart.observations, key=lambda o: o.effective_at, reverse=True)[:15]
+        recent = sorted(chart.observations, key=lambda o: sort_time(o.effective_at), reverse=True)[:15]
         facts += [
             f"检验：{o.name} {o.value if o.value is not None else o.value_text or ''}{o.unit or ''}"
             f"{f'（{o.flag.value}）' if o.flag else ''}"

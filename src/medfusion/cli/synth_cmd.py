@@ -21,6 +21,11 @@ class Format(StrEnum):
     fhir = "fhir"
 
 
+class FhirProfile(StrEnum):
+    medfusion = "medfusion"  # our coding: ICD-10 国家临床版2.0, ICD-9-CM-3, ATC, LOINC
+    synthea = "synthea"  # Synthea-style: SNOMED CT diagnoses and procedures, LOINC, transaction Bundles
+
+
 def load_into_db(
     size: int,
     seed: int,
@@ -56,6 +61,9 @@ def population(
         bool, typer.Option("--plant-pii", help="在病历文本中植入标注好的身份信息与干扰项 (jsonl: pii_spans)")
     ] = False,
     id_prefix: Annotated[str, typer.Option(help="患者 id 前缀")] = "P",
+    profile: Annotated[
+        FhirProfile, typer.Option(help="--format fhir 的编码：medfusion (ICD-10) | synthea (SNOMED CT/LOINC)")
+    ] = FhirProfile.medfusion,
     executor: Annotated[
         ExecutorName, typer.Option(help="inline | local (进程池) | ray")
     ] = ExecutorName.local,
@@ -78,14 +86,17 @@ def population(
         raise InvalidInput.for_field(
             "--plant-pii", "植入的身份信息不写入数据库 (planted PII is for files only)"
         )
+    if profile is FhirProfile.synthea and format is not Format.fhir:
+        raise InvalidInput.for_field("--profile", "synthea 编码只用于 --format fhir (a FHIR profile)")
+    fmt = "fhir-synthea" if profile is FhirProfile.synthea else format.value
     if out is not None and str(out) == "-":
         for index in range(size):
-            typer.echo(resident_line(seed, index, format.value, id_prefix, plant_pii))
+            typer.echo(resident_line(seed, index, fmt, id_prefix, plant_pii))
     elif out is not None:
         params = {
             "size": size,
             "seed": seed,
-            "format": format.value,
+            "format": fmt,
             "id_prefix": id_prefix,
             "plant_pii": plant_pii,
             "chunk_size": chunk_size,

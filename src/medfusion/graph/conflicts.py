@@ -154,7 +154,7 @@ class ConflictChecker:
         what is proposed as much as the proposals do with each other)."""
         active = {ConditionStatus.active, ConditionStatus.recurrence, ConditionStatus.relapse}
         charted: list[str | tuple[str, ...]] = [
-            (c.name, c.icd10_code, c.icd10_code.split(".")[0])
+            (c.label, c.icd10_code, c.icd10_code.split(".")[0]) if c.icd10_code else c.label
             for c in chart.conditions
             if c.clinical_status in active
         ]

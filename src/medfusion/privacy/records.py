@@ -72,7 +72,7 @@ def deidentify_chart(
     birth = p.birth_date + timedelta(days=offset)
     patient: dict[str, Any] = {
         "id": "D" + pseudonymizer.digest("PATIENT_ID", p.id).hex()[:12],
-        "name": pseudonymizer.name(p.name),
+        "name": pseudonymizer.name(p.name) if p.name else None,
         "sex": p.sex,
         "birth_date": birth,
     }
@@ -94,7 +94,7 @@ def deidentify_chart(
         }
         counts["ADDRESS"] += 1
     counts["PERSON"] += 1
-    known = [p.name]
+    known = [p.name] if p.name else []
     children: dict[str, list[dict[str, Any]]] = {}
     for kind in CHILD_KINDS:
         items = []
@@ -107,7 +107,8 @@ def deidentify_chart(
             if kind == "encounters" and data.get("bed"):
                 data["bed"] = pseudonymizer.digits_like("BED", data["bed"])
             if kind == "notes":
-                data["author"] = pseudonymizer.name(data["author"])
+                if data["author"]:
+                    data["author"] = pseudonymizer.name(data["author"])
                 for section in data["sections"]:
                     spans: list[Span] = analyzer.analyze(section["text"], known)
                     section["text"], _ = apply(section["text"], spans, Mode.pseudo, pseudonymizer, offset)

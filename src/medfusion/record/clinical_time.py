@@ -6,7 +6,7 @@ typed by a ward nurse means Shanghai time, not UTC.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -22,3 +22,12 @@ def today_local() -> date:
 
 def age_on(birth: date, on: date) -> int:
     return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+_UNKNOWN = datetime.min.replace(tzinfo=UTC)
+
+
+def sort_time(value: datetime | None) -> datetime:
+    """A sort key for a clinical time that may be unknown (R4 lets it be absent): unknown sorts first
+    (oldest), so "newest first" lists show it last."""
+    return value if value is not None else _UNKNOWN

@@ -4,6 +4,12 @@ One aggregate: :class:`PatientChart` holds a :class:`Patient` and everything rec
 resources do not repeat the patient id — the chart owns them — and refer to encounters by id. Every model
 keeps ``fhir_extra``: FHIR elements we do not model, carried through import and export so nothing a
 hospital sends us is silently dropped.
+
+Cardinality follows FHIR R4 (4.0.1): what R4 allows to be absent (``Patient.name``, ``Encounter.serviceType``
+and ``period``, ``Condition.code``, ``Observation.effective[x]`` and ``value[x]``, ``Procedure.performed[x]``,
+``MedicationRequest.authoredOn``, ``Composition.author.display``) may be ``None`` here — unknown, never
+invented. A diagnosis or procedure without an ICD-10 / ICD-9-CM-3 code keeps every coding it came with
+(``codings``) and says so in ``coding_status`` (``unmapped``).
 """
 
 from __future__ import annotations
@@ -45,23 +51,53 @@ def _id_number(value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
-def _phone(value: str) -> str:
+def is_chinese_phone(value: str) -> bool:
+    """A Chinese mobile or landline number in the shapes we write (the ``medfusion-strict`` rule)."""
     compact = re.sub(r"[\s()（）]", "", value)
-    if not (_MOBILE.match(compact) or _LANDLINE.match(compact)):
-        raise ValueError("电话号码格式无效 (not a Chinese mobile or landline number)")
-    return compact
+    return bool(_MOBILE.match(compact) or _LANDLINE.match(compact))
+
+
+def _phone(value: str) -> str:
+    """Chinese numbers are compacted (``138 0013 8000`` → ``13800138000``); any other number (FHIR
+    ``ContactPoint.value`` is a free string) is kept as given — the importer warns where it cannot be read."""
+    if not value:
+        raise ValueError("电话号码为空 (empty phone number)")
+    if is_chinese_phone(value):
+        return re.sub(r"[\s()（）]", "", value)
+    return value
 
 
 ResourceId = Annotated[str, AfterValidator(_resource_id)]
 ClinicalTime = Annotated[datetime, AfterValidator(_clinical_time)]
 IdNumber = Annotated[str, AfterValidator(_id_number)]
-Phone = Annotated[str, AfterValidator(_phone)]
+Phone = Annotated[str, AfterValidator(_phone), Field(max_length=64)]
 Unit = Annotated[str, AfterValidator(check_unit)]
 Icd10Code = Annotated[str, AfterValidator(check_icd10)]
 Icd9Cm3Code = Annotated[str, AfterValidator(check_icd9cm3)]
 AtcCode = Annotated[str, AfterValidator(check_atc)]
 LoincCode = Annotated[str, AfterValidator(check_loinc)]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class CodingStatus(StrEnum):
+    """Whether a diagnosis / procedure carries the code system the record is kept in (ICD-10 国家临床版2.0,
+    ICD-9-CM-3): from the source (``coded``), translated by us from another coding (``mapped``), or not
+    (``unmapped`` — its own codings are kept in ``codings``)."""
+
+    coded = "coded"
+    mapped = "mapped"
+    unmapped = "unmapped"
+
+
+class Coding(BaseModel):
+    """A FHIR ``Coding`` kept as sent (SNOMED CT, LOINC, RxNorm, a hospital's local code …)."""
+
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+
+    system: str | None = Field(default=None, max_length=500)
+    version: str | None = Field(default=None, max_length=100)
+    code: str | None = Field(default=None, max_length=200)
+    display: str | None = Field(default=None, max_length=500)
 
 
 class RecordModel(BaseModel):
@@ -85,11 +121,13 @@ SEX_LABELS = {Sex.male: "男", Sex.female: "女", Sex.other: "其他", Sex.unkno
 class Address(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    province: str | None = Field(default=None, max_length=20, examples=["上海市"])
-    city: str | None = Field(default=None, max_length=20, examples=["上海市"])
-    district: str | None = Field(default=None, max_length=20, examples=["静安区"])
+    province: str | None = Field(default=None, max_length=60, examples=["上海市"])
+    city: str | None = Field(default=None, max_length=60, examples=["上海市"])
+    district: str | None = Field(default=None, max_length=60, examples=["静安区"])
     line: str | None = Field(default=None, max_length=120, examples=["南京西路1号3弄201室"])
-    postal_code: str | None = Field(default=None, pattern=r"^\d{6}$")
+    # R4 Address.postalCode is a free string (a US ZIP is 5 or 9 digits); ours are 6 digits
+    postal_code: str | None = Field(default=None, max_length=20)
+    country: str | None = Field(default=None, max_length=60)
 
     @property
     def text(self) -> str:
@@ -98,10 +136,11 @@ class Address(BaseModel):
 
 
 class Patient(RecordModel):
-    """Demographics (FHIR Patient). ``id_number`` is a 居民身份证号 checked by GB 11643-1999."""
+    """Demographics (FHIR Patient). ``id_number`` is a 居民身份证号 checked by GB 11643-1999 (read only from
+    an identifier whose system says it is one). ``name`` is ``None`` when the source has none (R4 0..*)."""
 
     id: ResourceId
-    name: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     sex: Sex
     birth_date: date
     id_number: IdNumber | None = None
@@ -132,21 +171,23 @@ class EncounterStatus(StrEnum):
     in_progress = "in-progress"
     finished = "finished"
     cancelled = "cancelled"
+    entered_in_error = "entered-in-error"
+    unknown = "unknown"
 
 
 class Encounter(RecordModel):
     id: ResourceId
     encounter_class: EncounterClass
     status: EncounterStatus = EncounterStatus.finished
-    department: Text
+    department: Text | None = None  # R4 serviceType 0..1
     ward: str | None = Field(default=None, max_length=60)
     bed: str | None = Field(default=None, max_length=20)
-    admitted_at: ClinicalTime
+    admitted_at: ClinicalTime | None = None  # R4 period 0..1: unknown, not invented
     discharged_at: ClinicalTime | None = None
 
     @model_validator(mode="after")
     def _order(self) -> Self:
-        if self.discharged_at and self.discharged_at < self.admitted_at:
+        if self.discharged_at and self.admitted_at and self.discharged_at < self.admitted_at:
             raise ValueError("discharged_at: 出院/结束时间早于入院/开始时间 (ends before it starts)")
         return self
 
@@ -166,16 +207,35 @@ class ConditionStatus(StrEnum):
 
 
 class Condition(RecordModel):
-    """A diagnosis coded in ICD-10 (国家临床版2.0) with its Chinese name."""
+    """A diagnosis coded in ICD-10 (国家临床版2.0) with its name — or, when the source sent another code
+    system (SNOMED CT, local codes) that no mapping translates, ``icd10_code`` ``None``, ``coding_status``
+    ``unmapped`` and the source's codings in ``codings``."""
 
     id: ResourceId
     encounter_id: ResourceId | None = None
-    icd10_code: Icd10Code
-    name: Text
+    icd10_code: Icd10Code | None = None
+    name: Text | None = None  # R4 Condition.code 0..1
     role: DiagnosisRole = DiagnosisRole.secondary
     clinical_status: ConditionStatus = ConditionStatus.active
     onset_date: date | None = None
     recorded_at: ClinicalTime | None = None
+    codings: list[Coding] = Field(default_factory=list, description="the source's other codings, as sent")
+    coding_status: CodingStatus = CodingStatus.coded
+
+    @model_validator(mode="after")
+    def _status(self) -> Self:
+        _coding_status(self, self.icd10_code)
+        return self
+
+    @property
+    def label(self) -> str:
+        """What to call it on a page: its name, else its code, else the source's first coding."""
+        return self.name or self.icd10_code or _coding_label(self.codings)
+
+    @property
+    def code_label(self) -> str:
+        """The ICD-10 code, or the source's coding marked 未映射 (unmapped)."""
+        return self.icd10_code or f"{_coding_label(self.codings)}（未映射 unmapped）"
 
 
 class ObservationCategory(StrEnum):
@@ -206,12 +266,14 @@ class Observation(RecordModel):
     reference_low: float | None = None
     reference_high: float | None = None
     flag: AbnormalFlag | None = None
-    effective_at: ClinicalTime
+    effective_at: ClinicalTime | None = None  # R4 effective[x] 0..1: unknown, not invented
+    codings: list[Coding] = Field(default_factory=list, description="codings besides LOINC, as sent")
 
     @model_validator(mode="after")
     def _value_and_flag(self) -> Self:
-        if (self.value is None) == (self.value_text is None):
-            raise ValueError("value: 数值结果与文字结果须且仅须给出一个 (exactly one of value, value_text)")
+        # R4 value[x] is 0..1 (a panel's values sit in component, an absent one in dataAbsentReason)
+        if self.value is not None and self.value_text is not None:
+            raise ValueError("value: 数值结果与文字结果最多给出一个 (at most one of value, value_text)")
         if self.value is not None and self.unit is None and self.category is ObservationCategory.laboratory:
             raise ValueError("unit: 数值型检验结果需要单位 (numeric lab result needs a unit)")
         low, high = self.reference_low, self.reference_high
@@ -232,16 +294,42 @@ class Observation(RecordModel):
 
 
 class Procedure(RecordModel):
-    """An operation or procedure coded in ICD-9-CM-3."""
+    """An operation or procedure coded in ICD-9-CM-3 — or ``unmapped`` with the source's codings kept."""
 
     id: ResourceId
     encounter_id: ResourceId | None = None
-    icd9cm3_code: Icd9Cm3Code
-    name: Text
-    performed_at: ClinicalTime
+    icd9cm3_code: Icd9Cm3Code | None = None
+    name: Text | None = None  # R4 Procedure.code 0..1
+    performed_at: ClinicalTime | None = None  # R4 performed[x] 0..1
     status: str = Field(
-        default="completed", pattern=r"^(preparation|in-progress|not-done|on-hold|stopped|completed)$"
+        default="completed",
+        pattern=r"^(preparation|in-progress|not-done|on-hold|stopped|completed|entered-in-error|unknown)$",
     )
+    codings: list[Coding] = Field(default_factory=list, description="the source's other codings, as sent")
+    coding_status: CodingStatus = CodingStatus.coded
+
+    @model_validator(mode="after")
+    def _status(self) -> Self:
+        _coding_status(self, self.icd9cm3_code)
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or self.icd9cm3_code or _coding_label(self.codings)
+
+
+def _coding_label(codings: list[Coding]) -> str:
+    for coding in codings:
+        if coding.code:
+            return f"{coding.system or ''}|{coding.code}".lstrip("|")
+    return "无编码 uncoded"
+
+
+def _coding_status(item: Condition | Procedure, code: str | None) -> None:
+    if code is None and item.coding_status is not CodingStatus.unmapped:
+        object.__setattr__(item, "coding_status", CodingStatus.unmapped)
+    elif code is not None and item.coding_status is CodingStatus.unmapped:
+        object.__setattr__(item, "coding_status", CodingStatus.coded)
 
 
 class MedicationStatus(StrEnum):
@@ -250,6 +338,9 @@ class MedicationStatus(StrEnum):
     stopped = "stopped"
     on_hold = "on-hold"
     cancelled = "cancelled"
+    entered_in_error = "entered-in-error"
+    draft = "draft"
+    unknown = "unknown"
 
 
 class MedicationRequest(RecordModel):
@@ -266,14 +357,15 @@ class MedicationRequest(RecordModel):
         default=None, pattern=r"^(QD|BID|TID|QID|QOD|QN|QM|Q\d{1,2}H|PRN|STAT|QW|BIW|TIW)$"
     )
     status: MedicationStatus = MedicationStatus.active
-    start: ClinicalTime
+    start: ClinicalTime | None = None  # R4 authoredOn 0..1: unknown, not invented
     stop: ClinicalTime | None = None
+    codings: list[Coding] = Field(default_factory=list, description="codings besides ATC (RxNorm …), as sent")
 
     @model_validator(mode="after")
     def _coherent(self) -> Self:
         if (self.dose is None) != (self.dose_unit is None):
             raise ValueError("dose_unit: 剂量与单位须同时给出 (dose and dose_unit go together)")
-        if self.stop and self.stop < self.start:
+        if self.stop and self.start and self.stop < self.start:
             raise ValueError("stop: 停止时间早于开始时间 (stop before start)")
         return self
 
@@ -335,7 +427,7 @@ class ClinicalNote(RecordModel):
     encounter_id: ResourceId | None = None
     note_type: NoteType
     title: str | None = Field(default=None, max_length=120, description="Defaults to the note type's name.")
-    author: Text
+    author: Text | None = None  # R4 Composition.author is a Reference; its display is 0..1
     written_at: ClinicalTime
     sections: list[NoteSection] = Field(min_length=1)
 

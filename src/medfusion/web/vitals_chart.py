@@ -21,7 +21,7 @@ class Point:
 def series(observations: list[Observation]) -> dict[str, list[Point]]:
     found: dict[str, list[Point]] = {name: [] for name, _ in SERIES}
     for o in observations:
-        if o.name in found and o.value is not None:
+        if o.name in found and o.value is not None and o.effective_at is not None:
             found[o.name].append(Point(o.effective_at, o.value))
     return {name: sorted(points, key=lambda p: p.when) for name, points in found.items() if points}
 

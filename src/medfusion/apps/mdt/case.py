@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 from medfusion.apps.mdt.models import CaseDiagnosis, MdtCase
+from medfusion.record.clinical_time import sort_time
 from medfusion.record.models import ConditionStatus, DiagnosisRole, MedicationStatus, PatientChart
 
 _ACTIVE = {ConditionStatus.active, ConditionStatus.recurrence, ConditionStatus.relapse}
@@ -21,14 +22,14 @@ def from_chart(chart: PatientChart, on: date | None = None) -> MdtCase:
     for c in chart.conditions:
         if c.clinical_status not in _ACTIVE:
             continue
-        key = c.icd10_code.split(".")[0] + c.name
+        key = (c.icd10_code or "").split(".")[0] + c.label
         primary = c.role is DiagnosisRole.primary
         if key not in seen or (primary and not seen[key].primary):
-            seen[key] = CaseDiagnosis(name=c.name, icd10=c.icd10_code, primary=primary)
+            seen[key] = CaseDiagnosis(name=c.label, icd10=c.code_label, primary=primary)
     diagnoses = sorted(seen.values(), key=lambda d: not d.primary)
     abnormal = [o for o in chart.observations if o.flag is not None and o.flag.value not in {"N"}]
     latest: dict[str, str] = {}
-    for o in sorted(abnormal, key=lambda o: o.effective_at):
+    for o in sorted(abnormal, key=lambda o: sort_time(o.effective_at)):
         value = f"{o.value:g}" if o.value is not None else (o.value_text or "")
         latest[o.name] = f"{o.name} {value}{o.unit or ''}（{o.flag.value if o.flag else ''}）"
     return MdtCase(

@@ -73,7 +73,7 @@ class MdtApp(FusionApp[_Consultation, _Specialist, MdtResult]):
         return consultation.request.patient_id
 
     def protected(self, run: FusionRun, consultation: _Consultation) -> list[str]:
-        return [consultation.chart.patient.name]
+        return [n for n in [consultation.chart.patient.name] if n]
 
     def specialist(self, run: FusionRun, consultation: _Consultation) -> _Specialist:
         chart, request, trace = consultation.chart, consultation.request, run.trace

@@ -8,11 +8,13 @@ restored, and list items we do not produce are appended after ours.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from medfusion.interop.fhir import constants as c
 from medfusion.interop.fhir.narrative import text_to_div
+from medfusion.interop.fhir.raw import RawResource, model_hash
 from medfusion.record.codes import (
     ATC_SYSTEM,
     ICD9CM3_SYSTEM,
@@ -24,6 +26,7 @@ from medfusion.record.codes import (
 from medfusion.record.models import (
     AllergyIntolerance,
     ClinicalNote,
+    Coding,
     Condition,
     Encounter,
     Immunization,
@@ -75,6 +78,17 @@ def _concept(
     return coding
 
 
+def _code(ours: dict[str, Any] | None, others: list[Coding], text: str | None) -> dict[str, Any]:
+    """``{"code": CodeableConcept}``: our coding first, then the source's other codings as sent."""
+    codings = ([ours] if ours else []) + [o.model_dump(exclude_none=True) for o in others]
+    concept: dict[str, Any] = {}
+    if codings:
+        concept["coding"] = codings
+    if text:
+        concept["text"] = text
+    return {"code": concept} if concept else {}
+
+
 def _with_extra(resource: dict[str, Any], model: RecordModel) -> dict[str, Any]:
     for key, value in model.fhir_extra.items():
         if key not in resource:
@@ -91,15 +105,26 @@ def _refs(patient_id: str, encounter_id: str | None, *, subject_key: str = "subj
     return refs
 
 
-def patient_resource(p: Patient) -> dict[str, Any]:
-    family, given = split_name(p.name)
-    name: dict[str, Any] = {"use": "official", "text": p.name, "family": family}
+def _human_name(text: str) -> dict[str, Any]:
+    name: dict[str, Any] = {"use": "official", "text": text}
+    if " " in text.strip():  # written given-first (a foreign name): the last word is the family name
+        *given_names, family = text.split()
+        name["family"] = family
+        name["given"] = given_names
+        return name
+    family, given = split_name(text)
+    name["family"] = family
     if given:
         name["given"] = [given]
+    return name
+
+
+def patient_resource(p: Patient) -> dict[str, Any]:
     res: dict[str, Any] = {"resourceType": "Patient", "id": p.id}
     if p.id_number:
         res["identifier"] = [{"use": "official", "system": c.RESIDENT_ID_SYSTEM, "value": p.id_number}]
-    res["name"] = [name]
+    if p.name:
+        res["name"] = [_human_name(p.name)]
     if p.phone:
         use = "mobile" if p.phone.lstrip("+").removeprefix("86").startswith("1") else "home"
         res["telecom"] = [{"system": "phone", "value": p.phone, "use": use}]
@@ -117,14 +142,16 @@ def patient_resource(p: Patient) -> dict[str, Any]:
                 addr[theirs] = getattr(a, ours)
         if a.postal_code:
             addr["postalCode"] = a.postal_code
-        addr["country"] = "CN"
+        addr["country"] = a.country or "CN"
         res["address"] = [addr]
     return _with_extra(res, p)
 
 
 def encounter_resource(e: Encounter, patient_id: str) -> dict[str, Any]:
     code, display = c.ENCOUNTER_CLASS_TO_FHIR[e.encounter_class]
-    period: dict[str, Any] = {"start": _time(e.admitted_at)}
+    period: dict[str, Any] = {}
+    if e.admitted_at:
+        period["start"] = _time(e.admitted_at)
     if e.discharged_at:
         period["end"] = _time(e.discharged_at)
     res: dict[str, Any] = {
@@ -132,10 +159,12 @@ def encounter_resource(e: Encounter, patient_id: str) -> dict[str, Any]:
         "id": e.id,
         "status": e.status.value,
         "class": _concept(c.V3_ACT_CODE, code, display),
-        "serviceType": {"text": e.department},
-        **_refs(patient_id, None),
-        "period": period,
     }
+    if e.department:
+        res["serviceType"] = {"text": e.department}
+    res.update(_refs(patient_id, None))
+    if period:
+        res["period"] = period
     locations = []
     for value, kind in ((e.ward, "wa"), (e.bed, "bd")):
         if value:
@@ -156,10 +185,11 @@ def condition_resource(cond: Condition, patient_id: str) -> dict[str, Any]:
         "id": cond.id,
         "extension": [{"url": c.DIAGNOSIS_ROLE_EXTENSION, "valueCode": cond.role.value}],
         "clinicalStatus": {"coding": [_concept(c.CONDITION_CLINICAL, cond.clinical_status.value)]},
-        "code": {
-            "coding": [_concept(ICD10_SYSTEM, cond.icd10_code, cond.name, ICD10_CN_VERSION)],
-            "text": cond.name,
-        },
+        **_code(
+            _concept(ICD10_SYSTEM, cond.icd10_code, cond.name, ICD10_CN_VERSION) if cond.icd10_code else None,
+            cond.codings,
+            cond.name,
+        ),
         **_refs(patient_id, cond.encounter_id),
     }
     if cond.onset_date:
@@ -170,21 +200,19 @@ def condition_resource(cond: Condition, patient_id: str) -> dict[str, Any]:
 
 
 def observation_resource(o: Observation, patient_id: str) -> dict[str, Any]:
-    code: dict[str, Any] = {"text": o.name}
-    if o.loinc_code:
-        code = {"coding": [_concept(LOINC_SYSTEM, o.loinc_code, o.name)], "text": o.name}
     res: dict[str, Any] = {
         "resourceType": "Observation",
         "id": o.id,
         "status": "final",
         "category": [{"coding": [_concept(c.OBSERVATION_CATEGORY, o.category.value)]}],
-        "code": code,
+        **_code(_concept(LOINC_SYSTEM, o.loinc_code, o.name) if o.loinc_code else None, o.codings, o.name),
         **_refs(patient_id, o.encounter_id),
-        "effectiveDateTime": _time(o.effective_at),
     }
+    if o.effective_at:
+        res["effectiveDateTime"] = _time(o.effective_at)
     if o.value is not None:
         res["valueQuantity"] = _quantity(o.value, o.unit, "unit") if o.unit else {"value": o.value}
-    else:
+    elif o.value_text is not None:
         res["valueString"] = o.value_text
     if o.flag is not None:
         res["interpretation"] = [{"coding": [_concept(c.INTERPRETATION, o.flag.value)]}]
@@ -202,24 +230,29 @@ def procedure_resource(p: Procedure, patient_id: str) -> dict[str, Any]:
         "resourceType": "Procedure",
         "id": p.id,
         "status": p.status,
-        "code": {"coding": [_concept(ICD9CM3_SYSTEM, p.icd9cm3_code, p.name)], "text": p.name},
+        **_code(
+            _concept(ICD9CM3_SYSTEM, p.icd9cm3_code, p.name) if p.icd9cm3_code else None, p.codings, p.name
+        ),
         **_refs(patient_id, p.encounter_id),
-        "performedDateTime": _time(p.performed_at),
     }
+    if p.performed_at:
+        res["performedDateTime"] = _time(p.performed_at)
     return _with_extra(res, p)
 
 
 def medication_resource(m: MedicationRequest, patient_id: str) -> dict[str, Any]:
-    concept: dict[str, Any] = {"text": m.drug_name}
-    if m.atc_code:
-        concept = {"coding": [_concept(ATC_SYSTEM, m.atc_code, m.drug_name)], "text": m.drug_name}
-    bounds: dict[str, Any] = {"start": _time(m.start)}
+    concept = _code(
+        _concept(ATC_SYSTEM, m.atc_code, m.drug_name) if m.atc_code else None, m.codings, m.drug_name
+    )
+    bounds: dict[str, Any] = {}
+    if m.start:
+        bounds["start"] = _time(m.start)
     if m.stop:
         bounds["end"] = _time(m.stop)
-    timing: dict[str, Any] = {"repeat": {"boundsPeriod": bounds}}
+    timing: dict[str, Any] = {"repeat": {"boundsPeriod": bounds}} if bounds else {}
     if m.frequency:
         timing["code"] = {"coding": [_concept(c.GTS_ABBREVIATION, m.frequency)], "text": m.frequency}
-    dosage: dict[str, Any] = {"timing": timing}
+    dosage: dict[str, Any] = {"timing": timing} if timing else {}
     if m.route:
         dosage["route"] = {"text": m.route}
     if m.dose is not None and m.dose_unit:
@@ -229,11 +262,13 @@ def medication_resource(m: MedicationRequest, patient_id: str) -> dict[str, Any]
         "id": m.id,
         "status": m.status.value,
         "intent": "order",
-        "medicationCodeableConcept": concept,
+        "medicationCodeableConcept": concept["code"],
         **_refs(patient_id, m.encounter_id),
-        "authoredOn": _time(m.start),
-        "dosageInstruction": [dosage],
     }
+    if m.start:
+        res["authoredOn"] = _time(m.start)
+    if dosage:
+        res["dosageInstruction"] = [dosage]
     return _with_extra(res, m)
 
 
@@ -297,7 +332,7 @@ def composition_resource(n: ClinicalNote, patient_id: str) -> dict[str, Any]:
         },
         **_refs(patient_id, n.encounter_id),
         "date": _time(n.written_at),
-        "author": [{"display": n.author}],
+        **({"author": [{"display": n.author}]} if n.author else {}),
         "title": n.title,
         "section": sections,
     }
@@ -316,21 +351,35 @@ _BUILDERS = {
 }
 
 
-def chart_resources(chart: PatientChart) -> list[dict[str, Any]]:
+def chart_resources(chart: PatientChart, raw: Sequence[RawResource] = ()) -> list[dict[str, Any]]:
+    """The chart as FHIR resources. With ``raw`` (what an import received, from the store): an item still
+    as imported (same ``model_hash``) is written back as the resource received, unchanged; then the
+    resources the record does not hold (Claim, CarePlan …) follow, as received."""
     pid = chart.patient.id
-    resources = [patient_resource(chart.patient)]
+    received = {(r.resource_type, r.resource_id): r for r in raw if r.model_hash is not None}
+
+    def out(rtype: str, item: RecordModel, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        kept = received.get((rtype, str(getattr(item, "id", ""))))
+        if kept is not None and kept.model_hash == model_hash(item):
+            return dict(kept.body)
+        return build()
+
+    resources = [out("Patient", chart.patient, lambda: patient_resource(chart.patient))]
     for kind, items in chart.children().items():
         builder = _BUILDERS[kind]
-        resources.extend(builder(item, pid) for item in items)  # type: ignore[operator]
+        for item in items:
+            resources.append(out(RESOURCE_TYPES[kind], item, lambda b=builder, i=item: b(i, pid)))  # type: ignore[misc]
+    resources.extend(dict(r.body) for r in raw if r.model_hash is None)
     return resources
 
 
-def bundle_for(charts: list[PatientChart]) -> dict[str, Any]:
+def bundle_for(charts: list[PatientChart], raw: Sequence[RawResource] = ()) -> dict[str, Any]:
     """A ``collection`` Bundle holding the charts, tagged ``FHIR-version 4.0.1``."""
     entries = []
     for chart in charts:
         pid = chart.patient.id
-        for res in chart_resources(chart):
+        mine = [r for r in raw if r.patient_id == pid]
+        for res in chart_resources(chart, mine):
             entries.append({"fullUrl": full_url(res["resourceType"], pid, res["id"]), "resource": res})
     return {
         "resourceType": "Bundle",
@@ -340,5 +389,5 @@ def bundle_for(charts: list[PatientChart]) -> dict[str, Any]:
     }
 
 
-def chart_to_bundle(chart: PatientChart) -> dict[str, Any]:
-    return bundle_for([chart])
+def chart_to_bundle(chart: PatientChart, raw: Sequence[RawResource] = ()) -> dict[str, Any]:
+    return bundle_for([chart], raw)
