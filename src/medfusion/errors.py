@@ -118,3 +118,11 @@ class EventRelayUnavailable(MedFusionError):
 
     code = "event_relay_unavailable"
     status_code = 503
+
+
+class MigrationFailed(MedFusionError):
+    """A schema migration would leave the database inconsistent (e.g. rows whose foreign keys point nowhere):
+    it is rolled back and nothing is changed."""
+
+    code = "migration_failed"
+    status_code = 500

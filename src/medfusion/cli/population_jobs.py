@@ -25,6 +25,7 @@ from medfusion.store import audit
 from medfusion.store.database import Database
 from medfusion.store.job_chunks import chunk_committed, commit_marker
 from medfusion.store.patients import PatientRepository
+from medfusion.store.resource_versions import WriteContext
 from medfusion.synth.lines import resident_line
 from medfusion.synth.population import generate_record
 
@@ -101,7 +102,7 @@ class PopulationToDatabase(JobKind):
         with db.session() as session:
             if chunk_committed(session, ctx.job_id, chunk.index):  # another worker won a retry race
                 return ChunkReport(index=chunk.index, items=0)
-            PatientRepository(session).add_many(charts)
+            PatientRepository(session, WriteContext(f"job:{ctx.job_id}", self.name)).add_many(charts)
             audit.record(
                 session,
                 audit.Actor(f"job:{ctx.job_id}"[:64], "system"),

@@ -26,6 +26,7 @@ from medfusion.store import audit
 from medfusion.store.access import Permission, Principal
 from medfusion.store.database import Database
 from medfusion.store.patients import PatientRepository
+from medfusion.store.resource_versions import WriteContext
 from medfusion.store.tables import AgentRunRow, FeedbackRow
 
 
@@ -170,7 +171,9 @@ class FeedbackService:
         once a clinician has accepted or edited it, authored by that clinician."""
         self._require(Permission.patient_write)
         assert run.patient_id is not None
-        repository = PatientRepository(session)
+        repository = PatientRepository(
+            session, WriteContext(actor=self.principal.username, source="feedback.write_back")
+        )
         chart = repository.get_chart(run.patient_id)
         note = ClinicalNote(
             id=f"{run.patient_id}-{run.agent.replace('_', '-')}-{run.id[:8]}",  # a FHIR id

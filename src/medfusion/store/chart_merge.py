@@ -2,8 +2,11 @@
 
 Pure functions of two charts (no session). ``identity_differences`` says whether the incoming Patient is
 the stored person; ``merge_chart`` adds what the stored chart lacks and reports, by name, each resource
-whose id is stored with other content — such a resource is never overwritten (there is no version history
-to keep the previous content in), so the caller refuses the import.
+whose id is stored with other content. By default such a resource is a conflict (the caller refuses the
+import); in merge mode (an explicit request) it becomes a revision — the store writes it as a new version
+and keeps the stored content as the prior one (``resource_versions``), so nothing is lost either way.
+A resource that was soft-deleted and arrives again unchanged stays deleted; with other content it is a
+conflict, or in merge mode a restoring revision.
 
 Difference values go to the user who is importing (API response details), never to logs or the audit
 log: the stored side's name is shown as surname + ``*``, its ID and phone numbers masked
@@ -15,8 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from medfusion.interop.fhir.export import RESOURCE_TYPES
 from medfusion.record.models import CHILD_KINDS, Patient, PatientChart, Sex
+from medfusion.store.display import mask_middle
 
 IDENTITY_FIELDS = ("name", "birth_date", "sex", "id_number")
 CONTACT_FIELDS = ("phone", "address")
@@ -39,22 +45,33 @@ class ResourceConflict:
 
 
 @dataclass
+class Revision:
+    """A stored resource the merge writes a new version of (merge mode), naming the fields that differ."""
+
+    kind: str
+    resource_id: str
+    fields: list[str]
+    restored: bool = False  # it was soft-deleted; the new version brings it back
+
+    @property
+    def resource(self) -> str:
+        return f"{RESOURCE_TYPES[self.kind]}/{self.resource_id}"
+
+
+@dataclass
 class ChartMerge:
-    chart: PatientChart  # stored chart plus what the import adds, in chart order
+    chart: PatientChart  # stored chart plus what the import adds (and, merging, revises), in chart order
     patient_changed: bool = False
+    patient_fields: list[str] = field(default_factory=list)  # demographics fields that change
     added: int = 0
     unchanged: int = 0
+    revisions: list[Revision] = field(default_factory=list)
     conflicts: list[ResourceConflict] = field(default_factory=list)
+    added_ids: dict[str, set[str]] = field(default_factory=dict)  # kind → ids the import adds
 
     @property
     def changed(self) -> bool:
-        return self.patient_changed or self.added > 0
-
-
-def mask_middle(value: str, keep_start: int, keep_end: int) -> str:
-    """``310106********0010``-style display mask (GB/T 35273-2020 annex A: partial display)."""
-    hidden = len(value) - keep_start - keep_end
-    return value if hidden <= 0 else value[:keep_start] + "*" * hidden + value[len(value) - keep_end :]
+        return self.patient_changed or self.added > 0 or bool(self.revisions)
 
 
 def _shown(name: str, value: Any) -> Any:
@@ -72,12 +89,21 @@ def _shown(name: str, value: Any) -> Any:
     return value
 
 
-def _identifiers(patient: Patient) -> dict[str, set[str]]:
-    """Identifiers beside the 身份证号 (MRN, 医保号 …) by system; kept in ``fhir_extra`` on import."""
-    found: dict[str, set[str]] = {}
+def identifier_pairs(patient: Patient) -> set[tuple[str, str]]:
+    """(system, value) of the identifiers beside the 身份证号 (MRN, 医保号 …), kept in ``fhir_extra`` on
+    import. Truncated to the index's column widths (``patient_identifiers``)."""
+    found: set[tuple[str, str]] = set()
     for item in patient.fhir_extra.get("identifier") or []:
         if isinstance(item, dict) and item.get("system") and item.get("value") is not None:
-            found.setdefault(str(item["system"]), set()).add(str(item["value"]))
+            found.add((str(item["system"])[:200], str(item["value"])[:100]))
+    return found
+
+
+def _identifiers(patient: Patient) -> dict[str, set[str]]:
+    """Identifiers by system."""
+    found: dict[str, set[str]] = {}
+    for system, value in identifier_pairs(patient):
+        found.setdefault(system, set()).add(value)
     return found
 
 
@@ -101,29 +127,42 @@ def identity_differences(existing: Patient, incoming: Patient) -> list[Differenc
     return differences
 
 
-def _merge_patient(existing: Patient, incoming: Patient) -> tuple[Patient, list[Difference]]:
+class MergeInvalid(ValueError):
+    """The merged demographics break a record rule (e.g. a new birth date against the stored 身份证号)."""
+
+
+def _merge_patient(
+    existing: Patient, incoming: Patient, *, merge: bool = False
+) -> tuple[Patient, list[Difference]]:
     """Demographics: a value the record lacks is added, one it holds is kept; two different values of a
-    contact field (phone, address, an unmodelled element) are a conflict."""
+    contact field (phone, address, an unmodelled element) are a conflict — merging, the incoming value
+    (identity fields too) becomes the new version. An absent incoming value never erases a stored one."""
     merged: dict[str, Any] = existing.model_dump(mode="json")
     new = incoming.model_dump(mode="json")
     conflicts: list[Difference] = []
     for name in (*IDENTITY_FIELDS, *CONTACT_FIELDS):
-        if merged.get(name) is None or (name == "sex" and merged[name] == Sex.unknown.value):
-            if new.get(name) is not None:
-                merged[name] = new[name]
-        elif name in CONTACT_FIELDS and new.get(name) is not None and new[name] != merged[name]:
+        if new.get(name) is None or new[name] == merged.get(name):
+            continue
+        lacking = merged.get(name) is None or (name == "sex" and merged[name] == Sex.unknown.value)
+        if lacking or (merge and not (name == "sex" and new[name] == Sex.unknown.value)):
+            merged[name] = new[name]
+        elif name in CONTACT_FIELDS:
             conflicts.append(Difference(name, _shown(name, merged[name]), new[name]))
     extra: dict[str, Any] = dict(merged.get("fhir_extra") or {})
     for key, value in (new.get("fhir_extra") or {}).items():
         if key == "identifier" and isinstance(value, list):
             have = list(extra.get("identifier") or [])
             extra["identifier"] = have + [item for item in value if item not in have]
-        elif key not in extra:
+        elif key not in extra or merge:
             extra[key] = value
         elif extra[key] != value:
             conflicts.append(Difference(key, "（已存）stored", "（不同）differs"))
     merged["fhir_extra"] = extra
-    return Patient.model_validate(merged), conflicts
+    try:
+        return Patient.model_validate(merged), conflicts
+    except ValidationError as error:
+        rules = "; ".join(str(e.get("msg", "")) for e in error.errors())[:300]
+        raise MergeInvalid(rules) from None
 
 
 def _dump(kind: str, item: Any) -> dict[str, Any]:
@@ -131,35 +170,73 @@ def _dump(kind: str, item: Any) -> dict[str, Any]:
     return dumped
 
 
-def merge_chart(existing: PatientChart, incoming: PatientChart) -> ChartMerge:
+def merge_chart(
+    existing: PatientChart,
+    incoming: PatientChart,
+    *,
+    deleted: dict[str, dict[str, Any]] | None = None,
+    merge: bool = False,
+) -> ChartMerge:
     """The stored chart plus what ``incoming`` adds; same-id resources with other content are conflicts
-    (field names only: values of clinical resources are not echoed)."""
-    patient, patient_conflicts = _merge_patient(existing.patient, incoming.patient)
-    result = ChartMerge(chart=existing, patient_changed=patient != existing.patient)
+    (field names only: values of clinical resources are not echoed) — or, with ``merge``, revisions.
+    ``deleted``: kind → id → the soft-deleted resources of the stored chart. Raises :class:`MergeInvalid`
+    when merged demographics break a record rule."""
+    patient, patient_conflicts = _merge_patient(existing.patient, incoming.patient, merge=merge)
+    before_patient, after_patient = existing.patient.model_dump(mode="json"), patient.model_dump(mode="json")
+    result = ChartMerge(
+        chart=existing,
+        patient_changed=patient != existing.patient,
+        patient_fields=sorted(
+            k
+            for k in before_patient.keys() | after_patient.keys()
+            if before_patient.get(k) != after_patient.get(k)
+        ),
+    )
     if patient_conflicts:
         result.conflicts.append(ResourceConflict(f"Patient/{existing.patient.id}", patient_conflicts))
     parts: dict[str, list[Any]] = {}
     for kind in CHILD_KINDS:
         stored = {item.id: item for item in getattr(existing, kind)}
+        gone = dict((deleted or {}).get(kind, {}))
         items = list(getattr(existing, kind))
+        added = result.added_ids.setdefault(kind, set())
         for item in getattr(incoming, kind):
             old = stored.get(item.id)
-            if old is None:
+            was_deleted = old is None and item.id in gone
+            if old is None and not was_deleted:
                 items.append(item)
                 stored[item.id] = item
+                added.add(item.id)
                 result.added += 1
                 continue
-            before, after = _dump(kind, old), _dump(kind, item)
+            before, after = _dump(kind, old if old is not None else gone[item.id]), _dump(kind, item)
             if before == after:
-                result.unchanged += 1
+                result.unchanged += 1  # the same content again (a deleted one stays deleted)
                 continue
             fields = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+            if merge:
+                if was_deleted:
+                    items.append(item)
+                    del gone[item.id]
+                else:
+                    items[next(i for i, x in enumerate(items) if x.id == item.id)] = item
+                stored[item.id] = item
+                result.revisions.append(Revision(kind, item.id, fields, restored=was_deleted))
+                continue
+            marks = (
+                [Difference("deleted", "（已删除）deleted", "（再次导入）imported again")]
+                if was_deleted
+                else []
+            )
             result.conflicts.append(
                 ResourceConflict(
                     f"{RESOURCE_TYPES[kind]}/{item.id}",
-                    [Difference(name, "（已存）stored", "（不同）differs") for name in fields],
+                    marks + [Difference(name, "（已存）stored", "（不同）differs") for name in fields],
                 )
             )
         parts[kind] = items
-    result.chart = PatientChart(patient=patient, **parts)
+    try:
+        result.chart = PatientChart(patient=patient, **parts)
+    except ValidationError as error:  # e.g. an incoming item referring to a soft-deleted encounter
+        raise MergeInvalid("; ".join(str(e.get("msg", "")) for e in error.errors())[:300]) from None
     return result

@@ -9,7 +9,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+)
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
@@ -25,22 +37,27 @@ class PatientRow(Base):
     __tablename__ = "patients"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str | None] = mapped_column(String(64), index=True)  # R4 Patient.name 0..* (0013)
     sex: Mapped[str] = mapped_column(String(10))
     birth_date: Mapped[date] = mapped_column(Date)
     id_number: Mapped[str | None] = mapped_column(String(18), unique=True)
     body: Mapped[dict[str, Any]] = mapped_column(JsonBody)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # the newest version in resource_versions (migration 0012)
+    version: Mapped[int] = mapped_column(Integer, server_default=sql_text("1"))
 
 
 class _ChartItem:
-    """Columns shared by every resource that belongs to one patient's chart."""
+    """Columns shared by every resource that belongs to one patient's chart. ``version`` is the newest
+    version in ``resource_versions``; a soft-deleted resource keeps its row with ``deleted_at`` set."""
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
     encounter_id: Mapped[str | None] = mapped_column(String(64))
     body: Mapped[dict[str, Any]] = mapped_column(JsonBody)
+    version: Mapped[int] = mapped_column(Integer, server_default=sql_text("1"))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     @declared_attr
     def patient_id(cls) -> Mapped[str]:
@@ -52,25 +69,25 @@ class _ChartItem:
 class EncounterRow(_ChartItem, Base):
     __tablename__ = "encounters"
     encounter_class: Mapped[str] = mapped_column(String(20))
-    department: Mapped[str] = mapped_column(String(200), index=True)
-    admitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    department: Mapped[str | None] = mapped_column(String(200), index=True)  # R4 0..1 (0013)
+    admitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # R4 0..1 (0013)
 
 
 class ConditionRow(_ChartItem, Base):
     __tablename__ = "conditions"
-    icd10_code: Mapped[str] = mapped_column(String(40), index=True)
+    icd10_code: Mapped[str | None] = mapped_column(String(40), index=True)  # None: unmapped (0013)
 
 
 class ObservationRow(_ChartItem, Base):
     __tablename__ = "observations"
     category: Mapped[str] = mapped_column(String(20))
     name: Mapped[str] = mapped_column(String(200))
-    effective_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    effective_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # R4 0..1 (0013)
 
 
 class ProcedureRow(_ChartItem, Base):
     __tablename__ = "procedures"
-    icd9cm3_code: Mapped[str] = mapped_column(String(20), index=True)
+    icd9cm3_code: Mapped[str | None] = mapped_column(String(20), index=True)  # None: unmapped (0013)
 
 
 class MedicationRow(_ChartItem, Base):
@@ -103,6 +120,40 @@ CHILD_TABLES: dict[str, type[_ChartItem]] = {
     "immunizations": ImmunizationRow,
     "notes": NoteRow,
 }
+
+
+class ResourceVersionRow(Base):
+    """Every version of demographics (``kind`` ``patient``) and of each chart resource: its full content,
+    who wrote it, when, through which path (``source``) and why. Rows are only ever added; version 1 is
+    the creation, a ``deleted`` row holds the content as it was when it was soft-deleted. No foreign key:
+    the history outlives anything done to the current rows."""
+
+    __tablename__ = "resource_versions"
+
+    patient_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20))  # patient | encounters | conditions | … (chart parts)
+    resource_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, autoincrement=False)
+    action: Mapped[str] = mapped_column(String(20))  # created | updated | merged | deleted | restored
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(120))
+    source: Mapped[str] = mapped_column(String(60))  # the write path: fhir.import, chart.replace …
+    reason: Mapped[str | None] = mapped_column(Text)
+    changes: Mapped[list[Any]] = mapped_column(JsonBody)  # field names that differ from the prior version
+    body: Mapped[dict[str, Any]] = mapped_column(JsonBody)
+
+    __table_args__ = (PrimaryKeyConstraint("patient_id", "kind", "resource_id", "version"),)
+
+
+class PatientIdentifierRow(Base):
+    """A Patient identifier beside the 身份证号 (MRN, 医保号 …): one (system, value) names one person, so
+    an import with a different resource id but a stored identifier is matched to that person."""
+
+    __tablename__ = "patient_identifiers"
+
+    system: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(String(100), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
 
 
 class UserRow(Base):
@@ -430,3 +481,26 @@ class EventAppliedRow(Base):
     subscriber: Mapped[str] = mapped_column(String(100), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FhirRawResourceRow(Base):
+    """Every FHIR resource an import received, as received (issue 15 part 3, migration 0013): what the
+    record holds is exported back from here while unchanged; what it does not hold (Claim, CarePlan …)
+    lives only here. Rows are only ever added — a changed resource of the same id is a new ``version``."""
+
+    __tablename__ = "fhir_raw_resources"
+    __table_args__ = (
+        Index(
+            "ix_fhir_raw_resources_key", "patient_id", "resource_type", "resource_id", "version", unique=True
+        ),
+    )
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    json: Mapped[dict[str, Any]] = mapped_column(JsonBody)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    model_hash: Mapped[str | None] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
