@@ -9,8 +9,12 @@ from fastapi.testclient import TestClient
 
 from medfusion.interop.fhir import chart_to_bundle
 from medfusion.record.models import PatientChart
+from medfusion.store.display import ShownChart
 
 Auth = Callable[[str], dict[str, str]]
+REVEAL = {
+    "reveal": "identifiers"
+}  # reads show identifiers masked unless revealed (store/display_policy.toml)
 NEW_PATIENT = {
     "id": "N001",
     "name": "陆建华",
@@ -50,13 +54,13 @@ def test_create_read_update_and_chart(client: TestClient, auth: Auth, seeded: li
     assert client.post("/api/patients", headers=h, json={"patient": NEW_PATIENT}).status_code == 409
     updated = {**NEW_PATIENT, "phone": "13912345678"}
     assert client.put("/api/patients/N001", headers=h, json=updated).json()["phone"] == "13912345678"
-    assert client.get("/api/patients/N001", headers=h).json()["phone"] == "13912345678"
+    assert client.get("/api/patients/N001", headers=h, params=REVEAL).json()["phone"] == "13912345678"
     chart = seeded[2].model_dump(mode="json")
     chart["patient"] = {**updated}
     replaced = client.put("/api/patients/N001/chart", headers=h, json=chart)
     assert replaced.status_code == 200, replaced.text
-    got = client.get("/api/patients/N001/chart", headers=h).json()
-    assert PatientChart.model_validate(got) == PatientChart.model_validate(chart)
+    got = client.get("/api/patients/N001/chart", headers=h, params=REVEAL).json()
+    assert ShownChart.model_validate(got).as_chart() == PatientChart.model_validate(chart)
 
 
 def test_path_and_body_ids_must_agree(client: TestClient, auth: Auth) -> None:
@@ -116,7 +120,10 @@ def test_fhir_export_and_import(client: TestClient, auth: Auth, seeded: list[Pat
     imported = client.post("/api/patients/fhir", headers=h, content=json.dumps(bundle))
     assert imported.status_code == 409, imported.text
     assert _error(imported)["code"] == "chart_resource_conflict"
-    assert client.get("/api/patients/P0000004", headers=h).json()["phone"] == seeded[3].patient.phone
+    assert (
+        client.get("/api/patients/P0000004", headers=h, params=REVEAL).json()["phone"]
+        == seeded[3].patient.phone
+    )
     same = client.post("/api/patients/fhir", headers=h, content=json.dumps(exported.json()))
     assert same.status_code == 201, same.text
     assert same.json()["patients"] == ["P0000004"] and same.json()["unchanged"] == ["P0000004"]
@@ -167,3 +174,74 @@ def test_huge_offsets_are_refused_not_overflowed(client: TestClient, auth: Auth)
     assert response.status_code == 422 and _error(response)["details"][0]["field"] == "offset"
     audit = client.get("/api/audit", headers=auth("auditor"), params={"after_seq": 2**63})
     assert audit.status_code == 422
+
+
+# --- versions (issue 15 part 2): history, vread, soft delete, merge mode ----------------------------------
+
+
+def test_history_vread_and_a_soft_delete_with_a_reason(
+    client: TestClient, auth: Auth, seeded: list[PatientChart]
+) -> None:
+    h = auth("doctor")
+    chart = seeded[2]
+    pid, condition = chart.patient.id, chart.conditions[0]
+    url = f"/api/patients/{pid}/conditions/{condition.id}"
+    no_reason = client.delete(url, headers=h)
+    assert no_reason.status_code == 422, no_reason.text
+    blank = client.delete(url, headers=h, params={"reason": "   "})
+    assert blank.status_code == 422 and _error(blank)["code"] == "invalid_input"
+    assert client.delete(url, headers=auth("public_health"), params={"reason": "x"}).status_code == 403
+    done = client.delete(url, headers=h, params={"reason": "录入错误 entered in error"})
+    assert done.status_code == 200, done.text
+    assert done.json() == {
+        "patient_id": pid,
+        "kind": "conditions",
+        "resource_id": condition.id,
+        "version": 2,
+        "deleted": True,
+    }
+    shown = client.get(f"/api/patients/{pid}/chart", headers=h, params=REVEAL).json()
+    assert condition.id not in {c["id"] for c in shown["conditions"]}
+    versions = client.get(f"{url}/_history", headers=h).json()
+    assert [v["version"] for v in versions["items"]] == [2, 1]
+    assert versions["items"][0]["deleted"] and versions["items"][0]["reason"] == "录入错误 entered in error"
+    v1 = client.get(f"{url}/_history/1", headers=h).json()
+    assert v1["body"] == condition.model_dump(mode="json") and v1["resource_type"] == "Condition"
+    assert client.get(f"{url}/_history/9", headers=h).status_code == 404
+    everything = client.get(f"/api/patients/{pid}/history", headers=h).json()
+    assert everything["total"] == 1 + sum(len(v) for v in chart.children().values()) + 1  # + the delete
+    assert client.get(f"/api/patients/{pid}/nonsense/{condition.id}/_history", headers=h).status_code == 422
+
+
+def test_history_shows_demographics_as_the_role_sees_the_chart(
+    client: TestClient, auth: Auth, seeded: list[PatientChart]
+) -> None:
+    patient = seeded[4].patient
+    assert patient.id_number
+    page = client.get(
+        f"/api/patients/{patient.id}/history", headers=auth("public_health"), params={"kind": "patient"}
+    )
+    assert page.status_code == 200, page.text
+    assert patient.id_number not in page.text
+
+
+def test_import_merge_mode_over_the_api(client: TestClient, auth: Auth, seeded: list[PatientChart]) -> None:
+    h = auth("doctor")
+    chart = seeded[5]
+    first = chart.observations[0]
+    changed = first.model_copy(update={"value": (first.value or 0) + 3, "value_text": None})
+    bundle = json.dumps(chart_to_bundle(chart.model_copy(update={"observations": [changed]})))
+    refused = client.post("/api/patients/fhir", headers=h, content=bundle)
+    assert refused.status_code == 409 and _error(refused)["code"] == "chart_resource_conflict"
+    merged = client.post("/api/patients/fhir", headers=h, params={"mode": "merge"}, content=bundle)
+    assert merged.status_code == 201, merged.text
+    body = merged.json()
+    assert body["mode"] == "merge" and body["resources_revised"] == 1
+    assert body["revised"] == [
+        {"resource": f"Observation/{first.id}", "fields": ["value"], "restored": False}
+    ]
+    history = client.get(
+        f"/api/patients/{chart.patient.id}/observations/{first.id}/_history", headers=h
+    ).json()
+    assert [v["action"] for v in history["items"]] == ["merged", "created"]
+    assert history["items"][1]["body"] == first.model_dump(mode="json")

@@ -25,6 +25,7 @@ from medfusion.store import audit
 from medfusion.store import events as record_events
 from medfusion.store.access import Role, system_principal
 from medfusion.store.database import Database, get_database
+from medfusion.store.display import ShownChart
 from medfusion.store.patient_service import PatientService
 from medfusion.store.patients import PatientRepository
 from medfusion.store.users import create_user
@@ -230,9 +231,11 @@ def test_api_refuses_an_impostor_with_409(
     assert {"name", "birth_date"} <= {d["field"] for d in error["details"]["differences"]}
     # the stored ID number is never echoed in full
     assert str(victim.patient.id_number) not in response.text
-    chart = PatientChart.model_validate(
-        client.get(f"/api/patients/{victim.patient.id}/chart", headers=h).json()
-    )
+    chart = ShownChart.model_validate(
+        client.get(
+            f"/api/patients/{victim.patient.id}/chart", headers=h, params={"reveal": "identifiers"}
+        ).json()
+    ).as_chart()
     assert chart == victim and _counts(chart) == _counts(victim)
 
 

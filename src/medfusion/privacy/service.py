@@ -9,7 +9,7 @@ hospital; only surrogates leave).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel
 
@@ -71,3 +71,15 @@ class ReversibleSession:
         for surrogate in sorted(self.mapping, key=len, reverse=True):
             text = text.replace(surrogate, self.mapping[surrogate])
         return text
+
+
+_tagger: Deidentifier | None = None
+
+
+def tag_identifiers(text: str, known_names: Sequence[str] = ()) -> str:
+    """``text`` with every detected identifier replaced by its type tag (``[姓名]`` …): the display policy's
+    ``redact`` rule for notes shown to roles that get de-identified data (``store/display_policy.toml``)."""
+    global _tagger
+    if _tagger is None:
+        _tagger = Deidentifier(Mode.tag)
+    return _tagger.text(text, known_names).text

@@ -2,7 +2,9 @@
 
 Minimum necessary (GB/T 39725-2020 §6, access control for health data): clinicians read and write charts;
 managers see lists for operations, not charts; auditors see the audit log, not patient data; a patient
-sees only the record their account is linked to.
+sees only the record their account is linked to. What each role sees *of* a patient (identifiers masked,
+de-identified) is the display policy, ``store/display_policy.toml``; ``identifier:reveal`` is the right to see
+the full identifiers on a chart, each time as an audited ``patient.reveal``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class Permission(StrEnum):
     knowledge_manage = "knowledge:manage"
     draft_review = "draft:review"  # accept, edit or reject an assistive draft (the feedback loop)
     evaluation_run = "evaluation:run"  # start validation runs and read their reports
+    # show a chart's full 身份证号 / phone / address / 医保号 (care relationship; each reveal audited)
+    identifier_reveal = "identifier:reveal"
 
 
 P = Permission
@@ -58,9 +62,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.fhir_export,
             P.privacy_deid,
             P.draft_review,
+            P.identifier_reveal,
         }
     ),
-    Role.nurse: frozenset({P.patient_read, P.patient_search, P.patient_write, P.draft_review}),
+    Role.nurse: frozenset(
+        {P.patient_read, P.patient_search, P.patient_write, P.draft_review, P.identifier_reveal}
+    ),
     Role.manager: frozenset({P.patient_search, P.evaluation_run}),
     Role.public_health: frozenset({P.patient_read, P.patient_search, P.fhir_export, P.privacy_deid}),
     Role.patient: frozenset({P.patient_read, P.fhir_export}),

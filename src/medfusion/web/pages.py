@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
@@ -31,10 +31,12 @@ from medfusion.evaluation.registry import targets
 from medfusion.evaluation.service import EvalRunRequest, evaluation_report_html, evaluation_runs, start_run
 from medfusion.evaluation.suites import SUITES
 from medfusion.feedback.service import Action, FeedbackRequest, FeedbackService
-from medfusion.record.clinical_time import SHANGHAI
+from medfusion.privacy.service import tag_identifiers
+from medfusion.record.clinical_time import SHANGHAI, sort_time
 from medfusion.record.models import SEX_LABELS, EncounterClass, ObservationCategory, PatientChart
 from medfusion.store import audit
 from medfusion.store.access import ROLE_LABELS, Permission, Principal, Role
+from medfusion.store.display import ShownChart, shown_chart
 from medfusion.store.patient_service import PatientService
 from medfusion.store.patients import PatientFilters
 from medfusion.store.tokens import Credentials, principal_from_token, require, sign_in
@@ -221,11 +223,11 @@ class DiagnosisLine:
     primary: bool
 
 
-def diagnosis_summary(chart: PatientChart) -> list[DiagnosisLine]:
+def diagnosis_summary(chart: PatientChart | ShownChart) -> list[DiagnosisLine]:
     """One line per ICD-10 code (a problem list), most recently recorded first."""
     lines: dict[str, DiagnosisLine] = {}
     for c in chart.conditions:
-        line = lines.setdefault(c.icd10_code, DiagnosisLine(c.icd10_code, c.name, None, None, 0, False))
+        line = lines.setdefault(c.code_label, DiagnosisLine(c.code_label, c.label, None, None, 0, False))
         line.visits += 1
         line.primary = line.primary or c.role.value == "primary"
         if c.recorded_at:
@@ -235,12 +237,12 @@ def diagnosis_summary(chart: PatientChart) -> list[DiagnosisLine]:
     return sorted(lines.values(), key=lambda d: d.last or floor, reverse=True)
 
 
-def chart_view(chart: PatientChart) -> dict[str, Any]:
+def chart_view(chart: PatientChart | ShownChart) -> dict[str, Any]:
     """Everything the chart page shows, newest first, with abnormal results marked."""
     encounters = {e.id: e for e in chart.encounters}
     labs = sorted(
         (o for o in chart.observations if o.category is ObservationCategory.laboratory),
-        key=lambda o: o.effective_at,
+        key=lambda o: sort_time(o.effective_at),
         reverse=True,
     )
     vitals = [o for o in chart.observations if o.category is ObservationCategory.vital_signs]
@@ -248,7 +250,7 @@ def chart_view(chart: PatientChart) -> dict[str, Any]:
         "chart": chart,
         "patient": chart.patient,
         "sex": SEX_LABELS[chart.patient.sex],
-        "encounters": sorted(chart.encounters, key=lambda e: e.admitted_at, reverse=True),
+        "encounters": sorted(chart.encounters, key=lambda e: sort_time(e.admitted_at), reverse=True),
         "class_labels": CLASS_LABELS,
         "diagnoses": diagnosis_summary(chart),
         "encounter_of": encounters,
@@ -257,22 +259,39 @@ def chart_view(chart: PatientChart) -> dict[str, Any]:
         "abnormal_count": sum(o.is_abnormal for o in labs),
         "flag_labels": FLAG_LABELS,
         "vitals_svg": vitals_svg(vitals),
-        "latest_vitals": sorted(vitals, key=lambda o: o.effective_at, reverse=True)[:9],
-        "medications": sorted(chart.medications, key=lambda m: m.start, reverse=True),
+        "latest_vitals": sorted(vitals, key=lambda o: sort_time(o.effective_at), reverse=True)[:9],
+        "medications": sorted(chart.medications, key=lambda m: sort_time(m.start), reverse=True),
         "notes": sorted(chart.notes, key=lambda n: n.written_at, reverse=True),
     }
 
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
-def patient_chart(request: Request, patient_id: str) -> Response:
+def patient_chart(
+    request: Request,
+    patient_id: str,
+    reveal: Annotated[Literal["identifiers"] | None, Query()] = None,
+    reason: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """Identifiers as the display policy shows them to this role; 显示完整信息 is an audited reveal."""
     principal = _principal(request)
     if principal is None:
         return _to_login(request)
+    db = get_db(request)
     try:
-        chart = PatientService(get_db(request), principal).chart(patient_id)
+        chart = PatientService(db, principal).chart(patient_id)
+        shown = shown_chart(
+            db,
+            principal,
+            chart,
+            reveal=reveal is not None,
+            reason=reason or None,
+            surface="web",
+            redact=tag_identifiers,
+        )
     except MedFusionError as error:
         return _error(request, principal, error)
-    return _render(request, "chart.html", principal, **chart_view(chart))
+    can_reveal = bool(shown.patient.masked) and principal.may(Permission.identifier_reveal)
+    return _render(request, "chart.html", principal, can_reveal=can_reveal, **chart_view(shown))
 
 
 @router.get("/audit", response_class=HTMLResponse)

@@ -9,6 +9,7 @@ from medfusion.privacy.recognizers.by_context import (
     SocialIdRecognizer,
 )
 from medfusion.privacy.recognizers.cards import BankCardRecognizer
+from medfusion.privacy.recognizers.cueless_names import CuelessNameRecognizer
 from medfusion.privacy.recognizers.dates import AgeRecognizer, DateRecognizer
 from medfusion.privacy.recognizers.id_card import IdCardRecognizer
 from medfusion.privacy.recognizers.names import NameRecognizer
@@ -34,6 +35,7 @@ def default_recognizers() -> list[Recognizer]:
         AgeRecognizer(),
         AddressRecognizer(),
         NameRecognizer(),
+        CuelessNameRecognizer(),
     ]
 
 

@@ -27,6 +27,7 @@ _STOP = (
     "于在因为以和与及的了是有无不未否诉述称说代陪签要请昨今床上下左右侧自行感伴出现来就诊病史入院门电手住身"
     "急术后前年日周时分秒男女岁性患者，、。；：:,.;（）() \n血压糖尿心肺肝肾脑胃肠痛热咳喘"
 )
+STOP_CHARACTERS = frozenset(_STOP)
 _SURNAME = "(?:" + "|".join(sorted(COMPOUND_SURNAMES, key=len, reverse=True)) + f"|[{SINGLE_SURNAMES}])"
 _GIVEN = f"(?:(?![{re.escape(_STOP)}])[\u4e00-\u9fa5]){{1,2}}"
 _NAME = f"(?P<name>{_SURNAME}{_GIVEN})"
@@ -50,7 +51,8 @@ _AGE_ANCHOR = re.compile(r"(?:男|女)[\s，,、）)]*\d{1,3}岁")
 _TITLE_ANCHOR = re.compile("医生|医师|主任|护士|大夫|教授|老师|药师")
 _HONORIFIC_ANCHOR = re.compile("先生|女士|小姐|阿姨|大爷|师傅|老人")
 _BEFORE_BARE_SURNAME = "请由经向找问与和及、联系"
-_HONORIFIC = re.compile(f"(?P<name>{_SURNAME})(?=先生|女士|小姐|阿姨|大爷|师傅|老人)")
+# 刘德华先生, 赵先生: a full name or a bare surname before an honorific
+_HONORIFIC = re.compile(f"(?P<name>{_SURNAME}(?:{_GIVEN})?)(?=先生|女士|小姐|阿姨|大爷|师傅|老人)")
 
 
 class NameRecognizer(Recognizer):
