@@ -17,6 +17,7 @@ from medfusion.apps.consult.models import ConsultRequest
 from medfusion.apps.consult.service import ConsultService
 from medfusion.errors import InvalidInput
 from medfusion.graph import Graph
+from medfusion.graph.model import MEDICINES
 from medfusion.record.models import AllergyIntolerance, PatientChart
 from medfusion.store.access import Principal, system_principal
 from medfusion.store.database import Database
@@ -93,10 +94,42 @@ def test_suggested_drugs_are_checked_against_the_chart(packed_db: Database, tmp_
     assert any(w.code == "drug_conflict" and "阿莫西林" in w.message for w in result.warnings)
 
 
+def test_only_medicines_are_suggested_as_drugs(packed_db: Database, tmp_path: Path) -> None:
+    """A treated_by link may name a procedure (光疗, 鼻腔盐水冲洗): no drug to suggest or conflict-check."""
+    service, graph = _service(packed_db, tmp_path), Graph(packed_db)
+    jaundice = service.consult(
+        ConsultRequest(case="出生5天新生儿，皮肤巩膜黄染加重2天，吃奶可，无发热", level="junior")
+    )
+    assert any(h.disease == "新生儿高胆红素血症" for h in jaundice.hypotheses)
+    assert "光疗" not in {d.name for h in jaundice.hypotheses for d in h.drugs}
+    sinusitis = service.consult(
+        ConsultRequest(case="鼻塞、流脓涕3个月，嗅觉减退，头面部胀痛", level="junior")
+    )
+    top = next(h for h in sinusitis.hypotheses if h.disease == "慢性鼻窦炎")
+    names = {d.name for d in top.drugs}
+    assert "糠酸莫米松鼻喷雾剂" in names and "鼻腔盐水冲洗" not in names
+    for name in {d.name for h in sinusitis.hypotheses for d in h.drugs}:
+        assert any(e.type in MEDICINES for e in graph.store.named(name)), name
+
+
 def test_a_case_without_findings_is_a_clear_error(packed_db: Database, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as error:
         _service(packed_db, tmp_path).consult(ConsultRequest(case="帮我看看"))
     assert error.value.code == "no_findings"
+
+
+@pytest.mark.parametrize(
+    "case", ["服用大量安眠药自杀未遂，意识不清", "喝敌敌畏自杀未遂2小时，呕吐，瞳孔缩小，大汗"]
+)
+def test_a_case_naming_a_suicide_attempt_or_poisoning_is_a_case(
+    packed_db: Database, tmp_path: Path, case: str
+) -> None:
+    """Before: the guardrails refused it (自杀), or it was rejected as "no findings"."""
+    result = _service(packed_db, tmp_path).consult(ConsultRequest(case=case, level="attending"))
+    assert result.status.value == "needs_clinician_confirmation"
+    red = next(w for w in result.warnings if w.code == "red_flag")
+    assert "120" in red.message and "中毒" in red.message and "12356" in red.message
+    assert "red_flag" in result.answer
 
 
 def test_the_model_explains_and_the_guardrails_check_it(

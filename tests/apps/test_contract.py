@@ -77,7 +77,10 @@ def test_a_harmful_request_is_refused_alike_by_every_app(spec: AppSpec, packed_c
     assert response.status_code == 200, response.text
     output = _check(spec, response.json())
     assert output.status is Status.refused and not output.evidence
-    assert output.warnings[0].code is WarningCode.harmful_request and "12356" in response.json()["answer"]
+    # the red-flag advice (the lexicon reads suicidal intent in HARMFUL) comes before the safe alternative
+    codes = [w.code for w in output.warnings]
+    assert codes == [WarningCode.red_flag, WarningCode.harmful_request]
+    assert "12356" in response.json()["answer"]
     assert output.provenance.engine == "guardrails: safety" and output.provenance.fallback is Fallback.refused
 
 
@@ -130,4 +133,5 @@ def test_with_json_every_cli_prints_the_refused_output_and_exits_0(
     code, out, _ = run([a.replace("{bundle}", str(bundle)) for a in args], capsys)
     assert code == 0
     body = json.loads(out)
-    assert body["status"] == "refused" and body["warnings"][0]["code"] == "harmful_request"
+    codes = [w["code"] for w in body["warnings"]]
+    assert body["status"] == "refused" and codes == ["red_flag", "harmful_request"]

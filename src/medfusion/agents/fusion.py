@@ -23,7 +23,6 @@ from pydantic import BaseModel, Field
 from medfusion.agents.drafting import ModelSentence, guard
 from medfusion.agents.evidence import EvidenceBook
 from medfusion.agents.guardrails import Action, Finding, Guardrails, PreCheck
-from medfusion.agents.intent import recognise
 from medfusion.agents.runs import RunRecord, store_run
 from medfusion.agents.tools import ToolContext
 from medfusion.agents.trace import Trace
@@ -42,6 +41,8 @@ from medfusion.contract import (
 from medfusion.graph import Graph
 from medfusion.knowledge.base import KnowledgeBase
 from medfusion.llm import GeneralModel, Message, PromptTemplate, Unavailable
+from medfusion.specialists import red_flags
+from medfusion.specialists.red_flags import RedFlag
 from medfusion.store.access import Principal
 from medfusion.store.database import Database
 from medfusion.store.patient_service import PatientService
@@ -184,7 +185,7 @@ class FusionApp(ABC, Generic[Request, Answer, Output]):
     def protected(self, run: FusionRun, request: Request) -> list[str]:
         """Identifiers the general model must never see even where no context word marks them."""
         chart = run.tools.chart()
-        return [chart.patient.name] if chart else []
+        return [chart.patient.name] if chart and chart.patient.name else []
 
     @abstractmethod
     def specialist(self, run: FusionRun, request: Request) -> Answer: ...
@@ -265,7 +266,7 @@ class FusionPipeline:
         )
         if run.usable is not None:
             self._draft(app, run, request, answer, outcome)
-        warnings = _red_flag(subject, answer) + app.warnings(run, request, answer, outcome)
+        warnings = _red_flag(subject, answer, pre.red_flags) + app.warnings(run, request, answer, outcome)
         warnings += _shared_warnings(run.findings, outcome)
         fields: dict[str, Any] = {
             "run_id": run_id,
@@ -353,14 +354,19 @@ class FusionPipeline:
 
 def refusal_fields(run_id: str, subject: str, pre: PreCheck) -> dict[str, Any]:
     """The one refused output every app returns: the safety response as the answer, the safe alternative,
-    and the emergency advice where the text carries a red flag. Nothing was retrieved or drafted."""
+    and — first, in the answer and in the warnings — the emergency advice where the text carries a red flag
+    (the guardrails read the red flags before the harmful-request rules). Nothing was retrieved or drafted."""
     assert pre.refusal is not None
-    warnings = [OutputWarning.of(WarningCode.harmful_request, detail=pre.refusal.alternative)]
-    if recognise(subject).red_flag:
-        warnings.append(OutputWarning.of(WarningCode.red_flag))
+    flags = pre.red_flags or red_flags.detect(subject)
+    answer = pre.refusal.response
+    warnings: list[OutputWarning] = []
+    if flags:
+        answer = f"{red_flags.advice_text(flags)}\n\n{answer}"
+        warnings.append(red_flag_warning(flags))
+    warnings.append(OutputWarning.of(WarningCode.harmful_request, detail=pre.refusal.alternative))
     return {
         "run_id": run_id,
-        "answer": pre.refusal.response,
+        "answer": answer,
         "sentences": [],
         "evidence": [],
         "confidence": Confidence(value=1.0, method="rule: harmful-request pattern (guardrails rules.toml)"),
@@ -377,10 +383,18 @@ def _not_consulted(run: FusionRun) -> Fallback | None:
     return None if run.pre.model_allowed else Fallback.prompt_injection
 
 
-def _red_flag(subject: str, answer: SpecialistAnswer) -> list[OutputWarning]:
-    if answer.red_flag or recognise(subject).red_flag:
-        return [OutputWarning.of(WarningCode.red_flag)]
-    return []
+def red_flag_warning(flags: list[RedFlag]) -> OutputWarning:
+    """The one red-flag warning (contract/warnings.toml), naming the flags and their advice."""
+    return OutputWarning.of(
+        WarningCode.red_flag, detail=f"（{red_flags.summary(flags)}）{red_flags.advice_text(flags)}"
+    )
+
+
+def _red_flag(subject: str, answer: SpecialistAnswer, flags: list[RedFlag]) -> list[OutputWarning]:
+    flags = flags or red_flags.detect(subject)
+    if flags:
+        return [red_flag_warning(flags)]
+    return [OutputWarning.of(WarningCode.red_flag)] if answer.red_flag else []
 
 
 def _shared_warnings(findings: list[Finding], outcome: Outcome) -> list[OutputWarning]:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from medfusion import packaged
 from medfusion.graph import Graph
 from medfusion.llm import GeneralModel, Unavailable, prompt
+from medfusion.specialists import red_flags
 
 RULE_CONFIDENCE = 0.85
 GRAPH_CONFIDENCE = 0.6
@@ -110,5 +111,5 @@ def recognise(
     if clarify and not question:
         options = "、".join(intents()[i.name]["label"] for i in ranked[:3]) or "症状咨询、用药咨询、挂号导诊"
         question = f"请问您想了解的是：{options}？可以再具体描述一下吗？"
-    red_flag = any(intents()[i.name].get("red_flag") and i.confidence >= CLEAR for i in ranked)
+    red_flag = bool(red_flags.detect(text))  # the one red-flag lexicon, negation-aware
     return IntentResult(intents=ranked, clarify=clarify, question=question, red_flag=red_flag, path=path)

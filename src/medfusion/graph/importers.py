@@ -193,7 +193,7 @@ def medical_kg_triples(folder: Path) -> Iterator[Triple]:
                     )
 
 
-ICD10_SOURCE = "icd10_cn_categories (chaseliu/ICD-10-CN@a12ed01, MIT)"
+ICD10_SOURCE = "icd10_cn_categories (chaseliu/ICD-10-CN@a12ed01; ICD-10 © WHO, see its pack LICENSE.txt)"
 ICD9CM3_SOURCE = "icd9cm3_cn_procedures (wangle1218/KBQA-for-Diagnosis@6890d7f)"
 DRG_SOURCE = "chs_drg_catalogue derived code lists (bolingjack/DRG-GROUP@9f63f3b)"
 

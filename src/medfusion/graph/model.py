@@ -22,6 +22,10 @@ class EntityType(StrEnum):
     body_part = "body_part"
 
 
+# What a treated_by link may list under "常用药物": a procedure (光疗, CPAP) treats, but is no medicine.
+MEDICINES = frozenset({EntityType.drug, EntityType.drug_class})
+
+
 class Relation(StrEnum):
     has_symptom = "has_symptom"  # disease → symptom
     needs_check = "needs_check"  # disease → check

@@ -1,7 +1,9 @@
-"""Guardrails around the general model: before generation (harmful request, prompt injection in the
-question and in retrieved passages) and after it (grounding of numbers, drugs, doses and diagnoses; safety
-wording; PII leaks). They use the knowledge graph and the privacy analyzer, so they live in ``agents``
-rather than in ``llm``; every decision is a :class:`Finding` the answer carries."""
+"""Guardrails around the general model: before generation (red flags first, then harmful request, prompt
+injection in the question and in retrieved passages) and after it (grounding of numbers, drugs, doses and
+diagnoses; safety wording; PII leaks). They use the knowledge graph and the privacy analyzer, so they live
+in ``agents`` rather than in ``llm``; every decision is a :class:`Finding` the answer carries. The
+emergency signs come from the one red-flag lexicon (:mod:`medfusion.specialists.red_flags`) and are read
+before the harmful-request rules, so a refused request still carries its emergency advice."""
 
 from __future__ import annotations
 
@@ -16,11 +18,14 @@ from medfusion.agents.guardrails.pii_leak import LeakCheck
 from medfusion.agents.guardrails.safety import Refusal, harmful_request, soften
 from medfusion.contract import AnswerSentence, Evidence
 from medfusion.graph import Graph
+from medfusion.specialists import red_flags
+from medfusion.specialists.red_flags import RedFlag
 
-__all__ = ["Action", "Check", "Finding", "GuardedDraft", "Guardrails", "PreCheck", "Refusal"]
+__all__ = ["Action", "Check", "Finding", "GuardedDraft", "Guardrails", "PreCheck", "RedFlag", "Refusal"]
 
 
 class PreCheck(BaseModel):
+    red_flags: list[RedFlag] = Field(default_factory=list)  # read first: a refusal never drops them
     refusal: Refusal | None = None
     injection_score: float = 0.0
     findings: list[Finding] = Field(default_factory=list)
@@ -45,10 +50,14 @@ class Guardrails:
         self.strict = strict
 
     def before(self, question: str) -> PreCheck:
+        flags = red_flags.detect(question)
         refusal = harmful_request(question)
         hits = injection.scan(question)
         found = injection.score(hits)
-        findings = []
+        findings = [
+            Finding(check=Check.safety, code="red_flag", action=Action.flagged, detail=f"{f.code}: {f.words}")
+            for f in flags
+        ]
         if refusal:
             findings.append(
                 Finding(
@@ -67,7 +76,7 @@ class Guardrails:
                     detail=", ".join(sorted({h.code for h in hits})),
                 )
             )
-        return PreCheck(refusal=refusal, injection_score=found, findings=findings)
+        return PreCheck(red_flags=flags, refusal=refusal, injection_score=found, findings=findings)
 
     def quarantine(self, evidence: Sequence[Evidence]) -> tuple[list[Evidence], list[Finding]]:
         """Retrieved passages that carry instructions are kept away from the model (indirect injection)."""

@@ -1,18 +1,27 @@
-"""Safety check: harmful requests are refused with a safe alternative (self-harm → the national
-psychological assistance hotline 12356 and 120; harm to others → 110/120; illicit drugs and unsupervised
-abortion → see a doctor), and definitive diagnostic wording ("确诊为", "肯定是") is softened so an
-assistive answer never reads as a final diagnosis. Doses beyond the knowledge are handled with the claims in
-:mod:`grounding` (``dose_beyond_knowledge``). Patterns and wording live in ``rules.toml``.
+"""Safety check: harmful requests are refused with a safe alternative, and definitive diagnostic wording
+("确诊为", "肯定是") is softened so an assistive answer never reads as a final diagnosis. Doses beyond the
+knowledge are handled with the claims in :mod:`grounding` (``dose_beyond_knowledge``).
+
+A request is refused only when a rule finds the harmful act *sought* — a method, a target, an intent — not
+when it merely names a risk word: "如何评估自杀风险", "对乙酰氨基酚的致死量", "怎么杀死幽门螺杆菌", "举报骗保"
+pass; "怎么给人下毒不被发现", "帮我伪造诊断证明", "怎么骗保" are refused. Each rule (``rules.toml``
+``[[harmful]]``) has ``patterns`` (one must match), optional ``requires`` (each must also match) and
+``unless`` (the clinical, help-seeking or reporting use; any match exempts) — and a covert marker (不被发现,
+查不出, 骗过 …) cancels every exemption. ``{name}`` in a pattern is a ``[harmful_terms]`` entry. The
+emergency advice of a refused text comes from the red-flag lexicon (:mod:`medfusion.specialists.red_flags`),
+which the guardrails run first.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 from pydantic import BaseModel
 
 from medfusion.agents.guardrails.findings import Action, Check, Finding, normalise, rules
+from medfusion.specialists import red_flags
 
 CONFIRM_SUFFIX = "（需医生确认）"
 
@@ -23,21 +32,71 @@ class Refusal(BaseModel):
     alternative: str
 
 
+@dataclass(frozen=True)
+class _Rule:
+    refusal: Refusal
+    patterns: tuple[re.Pattern[str], ...]
+    requires: tuple[re.Pattern[str], ...]
+    unless: tuple[re.Pattern[str], ...]
+
+    def refuses(self, text: str, covert: bool) -> bool:
+        if not any(p.search(text) for p in self.patterns):
+            return False
+        if not all(p.search(text) for p in self.requires):
+            return False
+        return covert or not any(p.search(text) for p in self.unless)
+
+
+_TERM = re.compile(r"\{([a-z_]+)\}")
+# NFKC turns ，？！； into ASCII; the rules bound clauses with the Chinese marks, so map them back
+_CLAUSE_MARKS = str.maketrans({",": "，", "?": "？", "!": "！", ";": "；"})
+
+
+def _expand(pattern: str, terms: dict[str, str]) -> re.Pattern[str]:
+    """``{person}`` → the ``[harmful_terms]`` entry; an unknown name is a load error (KeyError)."""
+    return re.compile(_TERM.sub(lambda m: terms[m.group(1)], pattern), re.IGNORECASE)
+
+
 @lru_cache(maxsize=1)
-def _harmful() -> list[tuple[re.Pattern[str], Refusal]]:
-    return [
-        (
-            re.compile(r["pattern"], re.IGNORECASE),
-            Refusal(code=r["code"], response=r["response"], alternative=r["alternative"]),
+def _terms() -> dict[str, str]:
+    terms: dict[str, str] = rules()["harmful_terms"]
+    return terms
+
+
+@lru_cache(maxsize=1)
+def _covert() -> re.Pattern[str]:
+    return _expand("{covert}", _terms())
+
+
+@lru_cache(maxsize=1)
+def _harmful() -> list[_Rule]:
+    terms = _terms()
+    allowed = {"code", "patterns", "requires", "unless", "response", "alternative"}
+    compiled: list[_Rule] = []
+    for r in rules()["harmful"]:
+        unknown = set(r) - allowed
+        if unknown:
+            raise ValueError(f"harmful rule {r.get('code')}: unknown keys {sorted(unknown)}")
+        compiled.append(
+            _Rule(
+                Refusal(code=r["code"], response=r["response"], alternative=r["alternative"]),
+                tuple(_expand(p, terms) for p in r["patterns"]),
+                tuple(_expand(p, terms) for p in r.get("requires", [])),
+                tuple(_expand(p, terms) for p in r.get("unless", [])),
+            )
         )
-        for r in rules()["harmful"]
-    ]
+    return compiled
 
 
 def vetted_texts() -> tuple[str, ...]:
     """The platform's own safety wording (every refusal's response and alternative): reviewed text whose
-    hotline numbers (12356, 120, 110) no answer invents."""
-    return tuple(text for _, r in _harmful() for text in (r.response, r.alternative))
+    hotline numbers (12356, 120, 110, 12393, 12338, 12320) no answer invents — and the red-flag lexicon's
+    advice, which every answer and refusal of a flagged text carries."""
+    advice = red_flags.lexicon().advice.values()
+    return (
+        *(text for r in _harmful() for text in (r.refusal.response, r.refusal.alternative)),
+        *(text for a in advice for text in (a.zh, a.en)),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -46,10 +105,12 @@ def _definitive() -> list[tuple[re.Pattern[str], str]]:
 
 
 def harmful_request(text: str) -> Refusal | None:
-    text = normalise(text)
-    for pattern, refusal in _harmful():
-        if pattern.search(text):
-            return refusal
+    """The first rule that refuses ``text`` (rules.toml order), or None."""
+    text = normalise(text).translate(_CLAUSE_MARKS)
+    covert = bool(_covert().search(text))
+    for rule in _harmful():
+        if rule.refuses(text, covert):
+            return rule.refusal
     return None
 
 

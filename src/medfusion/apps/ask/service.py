@@ -4,7 +4,9 @@ The knowledge layer answers first (hybrid retrieval + graph facts + conflict che
 chart): that is the specialist answer and the evidence. With a general model configured, the model drafts
 from that evidence (``cited_answer`` prompt, direct or chain of thought), and the guardrails check the
 draft — grounding, safety wording, PII — before anything is shown; what does not survive is removed and
-reported, and if nothing survives the specialist answer stands. ``tot`` adds a tree-of-thought
+reported, and if nothing survives the specialist answer stands. A question that names an emergency sign
+(the red-flag lexicon, :mod:`medfusion.specialists.red_flags`) gets that sign's advice first — 120, 急诊, or
+for a person in crisis the 12356 hotline — never a refusal for the words alone. ``tot`` adds a tree-of-thought
 differential when the question describes symptoms. The sequence is the platform's
 :class:`~medfusion.agents.fusion.FusionPipeline`; this module supplies ask's stages.
 """
@@ -36,6 +38,7 @@ from medfusion.contract import Confidence, Evidence, OutputWarning, Severity, Wa
 from medfusion.errors import InvalidInput
 from medfusion.knowledge.answers import SPECIALIST, Answerer, PatientContext
 from medfusion.llm import prompt
+from medfusion.specialists import red_flags
 
 LOW_CONFIDENCE = 0.35
 _SEVERE = re.compile(r"^【(contraindicated|major|severe|high)】")
@@ -149,8 +152,13 @@ class AskApp(FusionApp[AskRequest, _Specialist, AskResult]):
         fields: dict[str, Any],
     ) -> AskResult:
         text = render(outcome.sentences)
+        flags = run.pre.red_flags
         if not outcome.sentences:
-            text = answer.intents.question if answer.intents.clarify else NO_ANSWER
+            # a person in crisis ("我不想死") gets the supportive advice, not "nothing found" or a menu
+            crisis = any(f.advice == "crisis" for f in flags)
+            text = "" if crisis else answer.intents.question if answer.intents.clarify else NO_ANSWER
+        if flags:  # the emergency advice leads the answer (red_flags.toml: 120 / 急诊 / 12356)
+            text = f"{red_flags.advice_text(flags)}\n\n{text}".strip()
         return AskResult(
             **fields,
             answer=text,

@@ -31,7 +31,7 @@ from medfusion.apps.consult.models import ConsultRequest, ConsultResult, DrugIde
 from medfusion.contract import AnswerSentence, Confidence, Evidence, OutputWarning, WarningCode
 from medfusion.errors import InvalidInput
 from medfusion.graph.conflicts import ConflictChecker
-from medfusion.graph.model import Relation
+from medfusion.graph.model import MEDICINES, Relation
 from medfusion.graph.queries import Ranked
 from medfusion.knowledge.answers import PatientContext
 from medfusion.llm import prompt
@@ -74,6 +74,16 @@ class ConsultApp(FusionApp[ConsultRequest, _Specialist, ConsultResult]):
         with trace.step("reasoning", "findings") as step:
             found = parsing.parse(s.graph, case)
             step.output = {"present": found.present, "absent": found.absent}
+        if not found.present and run.pre.red_flags:
+            # a case that names an emergency (自杀未遂、意识不清, 农药中毒 …) is a case even when the graph
+            # knows none of its words: the red-flag advice stands and no differential is invented
+            return _Specialist(
+                sentences=[],
+                confidence=Confidence(value=0.0, method="no graph findings; red-flag advice only"),
+                red_flag=True,
+                found=found,
+                context=context,
+            )
         if not found.present:
             raise InvalidInput.for_field(
                 "case",
@@ -198,7 +208,7 @@ class ConsultApp(FusionApp[ConsultRequest, _Specialist, ConsultResult]):
         treated = [
             n
             for n in self.service.graph.queries.neighbours(disease, Relation.treated_by, limit=10)
-            if n.direction == "out"
+            if n.direction == "out" and n.type in MEDICINES
         ]
         if treated:
             ident = ctx.book.add_graph(f"{disease}的常用药物", treated)

@@ -24,7 +24,7 @@ from medfusion.agents.tools import ToolContext, clinical_tools
 from medfusion.apps.mdt.models import MdtCase, Option, SpecialtyView
 from medfusion.graph import Graph
 from medfusion.graph.conflicts import Conflict
-from medfusion.graph.model import EntityType, Relation
+from medfusion.graph.model import MEDICINES, EntityType, Relation
 from medfusion.knowledge.answers import NO_CONFLICT_SOURCE
 from medfusion.knowledge.base import KnowledgeBase
 from medfusion.llm import GeneralModel
@@ -127,7 +127,7 @@ def specialist_view(
             treated = [
                 n
                 for n in graph.queries.neighbours(disease, Relation.treated_by, limit=8)
-                if n.direction == "out"
+                if n.direction == "out" and n.type in MEDICINES
             ]
             if treated:
                 ident = book.add_graph(f"{disease}的常用药物", treated)
