@@ -77,6 +77,13 @@ def test_the_same_case_gets_the_same_evidence_ids_on_every_run(packed_db: Databa
     assert cited[1] == cited[0] and cited[2] == cited[0]
 
 
+def test_a_chart_without_a_birth_date_says_the_age_is_unknown(packed_db: Database, tmp_path: Path) -> None:
+    chart = _chart(packed_db, AF_PLAN)
+    chart = chart.model_copy(update={"patient": chart.patient.model_copy(update={"birth_date": None})})
+    result = _service(packed_db, tmp_path).consult_chart(chart, MdtRequest(bundle={"resourceType": "Bundle"}))
+    assert "年龄不详" in result.minutes and "None岁" not in result.minutes
+
+
 def test_a_simple_case_goes_to_one_agent(packed_db: Database, tmp_path: Path) -> None:
     chart = _chart(packed_db, {"conditions": ["高脂血症"], "drugs": ["阿托伐他汀"]})
     result = _service(packed_db, tmp_path).consult_chart(chart, MdtRequest(bundle={"resourceType": "Bundle"}))

@@ -21,6 +21,7 @@ from medfusion.store.access import system_principal
 from medfusion.store.database import Database
 from medfusion.store.fhir_raw import FhirRawRepository
 from medfusion.store.patient_service import PatientService
+from medfusion.store.patients import PatientRepository
 from tests.interop import r4_examples as ex
 
 STRICT = "medfusion-strict"
@@ -70,6 +71,29 @@ def test_patient_without_name_and_encounter_without_service_type() -> None:
     (chart,) = bundle_to_charts(ex.examples()["patient_without_name"]).charts
     assert chart.patient.name is None
     assert chart.encounters[0].department is None
+
+
+@pytest.mark.parametrize("birth", [None, "1961", "1961-05"])
+def test_an_absent_or_partial_birth_date_is_unknown_and_round_trips(birth: str | None, db: Database) -> None:
+    """R4 Patient.birthDate is 0..1 and may be a partial date: stored unknown, never guessed, and given
+    back on export as it came; the strict profile still requires it."""
+    bundle = copy.deepcopy(ex.examples()["patient_without_name"])
+    patient = bundle["entry"][0]["resource"]
+    patient.pop("birthDate", None)
+    if birth is not None:
+        patient["birthDate"] = birth
+    (chart,) = bundle_to_charts(bundle).charts
+    assert chart.patient.birth_date is None
+    service = PatientService(db, system_principal())
+    service.import_fhir(bundle)
+    with db.session() as session:
+        assert PatientRepository(session).get_chart(chart.patient.id).patient.birth_date is None
+    exported = service.export_fhir(chart.patient.id)
+    (out,) = [e["resource"] for e in exported["entry"] if e["resource"]["resourceType"] == "Patient"]
+    assert out.get("birthDate") == birth
+    with pytest.raises(InvalidFhir) as exc:
+        bundle_to_charts(bundle, profile=STRICT)
+    assert exc.value.details
 
 
 def test_us_phone_and_address_are_stored_as_given_with_a_warning() -> None:
@@ -210,7 +234,6 @@ def _optional_paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, .
         "insurance",
         "date",
         "author",
-        "birthDate",  # R4 0..1, but the record still requires it: not done yet (docs/interop.md)
         "medicationCodeableConcept",
         "title",
         "div",

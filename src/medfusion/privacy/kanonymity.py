@@ -37,7 +37,7 @@ class KAnonymityReport(BaseModel):
 def quasi_identifiers(chart: PatientChart, on: date | None = None) -> dict[str, str]:
     p = chart.patient
     return {
-        "age_band": age_band(age_on(p.birth_date, on or today_local())),
+        "age_band": age_band(age_on(p.birth_date, on or today_local())) if p.birth_date else "",
         "sex": p.sex.value,
         "district": (p.address.district or "") if p.address else "",
     }

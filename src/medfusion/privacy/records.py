@@ -19,7 +19,7 @@ from medfusion.privacy.entities import Span
 from medfusion.privacy.operators import Mode, apply
 from medfusion.privacy.pseudonyms import Pseudonymizer
 from medfusion.record.districts import DISTRICTS
-from medfusion.record.id_card import make_id_number
+from medfusion.record.id_card import make_id_number, parse_id_number
 from medfusion.record.models import CHILD_KINDS, PatientChart
 
 _TIME_FIELDS = (
@@ -69,7 +69,7 @@ def deidentify_chart(
     offset = pseudonymizer.date_offset(p.id)
     counts: Counter[str] = Counter()
     removed = len(p.fhir_extra)
-    birth = p.birth_date + timedelta(days=offset)
+    birth = p.birth_date + timedelta(days=offset) if p.birth_date else None  # unknown stays unknown
     patient: dict[str, Any] = {
         "id": "D" + pseudonymizer.digest("PATIENT_ID", p.id).hex()[:12],
         "name": pseudonymizer.name(p.name) if p.name else None,
@@ -80,7 +80,9 @@ def deidentify_chart(
         n = int.from_bytes(pseudonymizer.digest("ID_NUMBER", p.id_number), "big")
         parity = int(p.id_number[16]) % 2 if len(p.id_number) == 18 else 1
         patient["id_number"] = make_id_number(
-            DISTRICTS[n % len(DISTRICTS)].code, birth, (n >> 8) % 500 * 2 + parity
+            DISTRICTS[n % len(DISTRICTS)].code,
+            birth or parse_id_number(p.id_number).birth_date + timedelta(days=offset),
+            (n >> 8) % 500 * 2 + parity,
         )
         counts["ID_NUMBER"] += 1
     if p.phone:

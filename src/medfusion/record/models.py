@@ -142,18 +142,18 @@ class Patient(RecordModel):
     id: ResourceId
     name: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     sex: Sex
-    birth_date: date
+    birth_date: date | None = None  # R4 0..1: unknown when the source has none (never guessed)
     id_number: IdNumber | None = None
     phone: Phone | None = None
     address: Address | None = None
 
     @model_validator(mode="after")
     def _coherent(self) -> Self:
-        if not _EARLIEST_BIRTH <= self.birth_date <= today_local():
+        if self.birth_date is not None and not _EARLIEST_BIRTH <= self.birth_date <= today_local():
             raise ValueError("birth_date: 出生日期不可能 (impossible birth date)")
         if self.id_number:
             parsed = parse_id_number(self.id_number)
-            if parsed.birth_date != self.birth_date:
+            if self.birth_date is not None and parsed.birth_date != self.birth_date:
                 raise ValueError("id_number: 身份证号中的出生日期与 birth_date 不一致 (birth date mismatch)")
             if self.sex in (Sex.male, Sex.female) and parsed.sex != self.sex.value:
                 raise ValueError("id_number: 身份证号顺序码的性别与 sex 不一致 (sex mismatch)")
@@ -491,7 +491,7 @@ class PatientChart(BaseModel):
                 for attr in _TIME_FIELDS.get(kind, ()):
                     value = getattr(item, attr)
                     when = value.date() if isinstance(value, datetime) else value
-                    if when is not None and when < birth:
+                    if when is not None and birth is not None and when < birth:
                         raise ValueError(f"{kind}.{index}.{attr}: 早于出生日期 (before the patient's birth)")
         return self
 

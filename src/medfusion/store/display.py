@@ -162,7 +162,7 @@ class ShownPatient(BaseModel):
     id: str
     name: str | None = None
     sex: Sex
-    birth_date: str = Field(description="YYYY-MM-DD, or YYYY when coarsened")
+    birth_date: str | None = Field(description="YYYY-MM-DD, or YYYY when coarsened; null when unknown")
     id_number: str | None = None
     phone: str | None = None
     address: Address | None = None
@@ -249,8 +249,9 @@ def show(patient: Patient | PatientSummary, view: View) -> ShownPatient:
         return shown
 
     name = keep("name", patient.name, patient.name if rules.name == "full" else mask_name(patient.name))
-    birth = patient.birth_date.isoformat()
-    birth = keep("birth_date", birth, birth if rules.birth_date == "full" else str(patient.birth_date.year))
+    born = patient.birth_date
+    birth = born.isoformat() if born else None
+    birth = keep("birth_date", birth, birth if rules.birth_date == "full" or born is None else str(born.year))
     values: dict[str, str | None] = {}
     for field in ("id_number", "phone"):
         value: str | None = getattr(patient, field)
@@ -433,7 +434,7 @@ def export_chart(principal: Principal, chart: PatientChart, redact: Redactor | N
     return chart.model_copy(update={"patient": patient, **children})
 
 
-def label_bundle(principal: Principal, bundle: dict[str, Any], birth_date: date) -> dict[str, Any]:
+def label_bundle(principal: Principal, bundle: dict[str, Any], birth_date: date | None) -> dict[str, Any]:
     """Mark a Bundle built by :func:`export_chart` with what was done to it (``meta.security``) and coarsen
     the Patient's birth date to the year where the view says so (``YYYY`` is a valid FHIR date)."""
     view = policy().view(principal.role, Surface.export)
@@ -444,7 +445,7 @@ def label_bundle(principal: Principal, bundle: dict[str, Any], birth_date: date)
     display = "pseudonymized" if code == "PSEUDED" else "masked"
     meta = bundle.setdefault("meta", {})
     meta.setdefault("security", []).append({"system": SECURITY_SYSTEM, "code": code, "display": display})
-    if rules.birth_date == "year":
+    if rules.birth_date == "year" and birth_date is not None:
         for entry in bundle.get("entry", []):
             resource = entry.get("resource", {})
             if resource.get("resourceType") == "Patient":

@@ -55,7 +55,7 @@ class PatientSummary(BaseModel):
     id: str
     name: str | None  # R4 Patient.name 0..*
     sex: Sex
-    birth_date: date
+    birth_date: date | None  # R4 Patient.birthDate 0..1
     id_number: str | None = None
     phone: str | None = None
     address: Address | None = None

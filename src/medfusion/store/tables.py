@@ -39,7 +39,7 @@ class PatientRow(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(64), index=True)  # R4 Patient.name 0..* (0013)
     sex: Mapped[str] = mapped_column(String(10))
-    birth_date: Mapped[date] = mapped_column(Date)
+    birth_date: Mapped[date | None] = mapped_column(Date)  # R4 Patient.birthDate 0..1 (0014)
     id_number: Mapped[str | None] = mapped_column(String(18), unique=True)
     body: Mapped[dict[str, Any]] = mapped_column(JsonBody)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -35,7 +35,7 @@ def from_chart(chart: PatientChart, on: date | None = None) -> MdtCase:
     return MdtCase(
         patient_id=chart.patient.id,
         sex=chart.patient.sex.value,
-        age=age_on(chart.patient.birth_date, on or date.today()),
+        age=age_on(chart.patient.birth_date, on or date.today()) if chart.patient.birth_date else None,
         diagnoses=diagnoses,
         key_results=list(latest.values())[-12:],
         medications=list(

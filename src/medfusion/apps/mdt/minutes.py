@@ -25,7 +25,7 @@ def render(
     lines = [
         "# 多学科会诊纪要（草稿，需主持医生确认后写入病历）",
         "",
-        f"- 患者：{case.patient_id}，{_SEX.get(case.sex, case.sex)}，{case.age}岁",
+        f"- 患者：{case.patient_id}，{_SEX.get(case.sex, case.sex)}，{age_text(case.age)}",
         f"- 诊断：{'；'.join(f'{d.name}（{d.icd10}）' for d in case.diagnoses) or '无'}",
         f"- 在用药物：{'、'.join(case.medications) or '无'}；过敏：{'、'.join(case.allergies) or '无'}",
     ]
@@ -70,3 +70,7 @@ def render(
         where = e.citation.label() if e.citation else e.text[:60]
         lines.append(f"- [{e.id}] {where} —— {e.source}")
     return "\n".join(lines)
+
+
+def age_text(age: int | None) -> str:
+    return f"{age}岁" if age is not None else "年龄不详"

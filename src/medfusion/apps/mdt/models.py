@@ -35,7 +35,7 @@ class CaseDiagnosis(BaseModel):
 class MdtCase(BaseModel):
     patient_id: str
     sex: str
-    age: int
+    age: int | None  # None: the record holds no birth date (R4 Patient.birthDate 0..1)
     diagnoses: list[CaseDiagnosis]
     key_results: list[str]
     medications: list[str]

@@ -273,6 +273,7 @@ def _case_text(case: MdtCase) -> str:
     sex = {"male": "男", "female": "女"}.get(case.sex, "")
     diagnoses = "；".join(f"{d.name}（{d.icd10}）" for d in case.diagnoses)
     return (
-        f"{case.age}岁{sex}；诊断：{diagnoses}；在用药物：{'、'.join(case.medications) or '无'}；"
+        f"{minutes.age_text(case.age)}{sex}；诊断：{diagnoses}；"
+        f"在用药物：{'、'.join(case.medications) or '无'}；"
         f"过敏：{'、'.join(case.allergies) or '无'}；关键结果：{'；'.join(case.key_results) or '无'}"
     )

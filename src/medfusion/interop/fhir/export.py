@@ -129,7 +129,8 @@ def patient_resource(p: Patient) -> dict[str, Any]:
         use = "mobile" if p.phone.lstrip("+").removeprefix("86").startswith("1") else "home"
         res["telecom"] = [{"system": "phone", "value": p.phone, "use": use}]
     res["gender"] = p.sex.value
-    res["birthDate"] = p.birth_date.isoformat()
+    if p.birth_date is not None:
+        res["birthDate"] = p.birth_date.isoformat()
     if p.address:
         a = p.address
         addr: dict[str, Any] = {"use": "home"}

@@ -241,8 +241,17 @@ def read_patient(res: Json, ctx: Context | None = None) -> Reading:
             r.warnings.append((f"telecom[{found[0]}].value", warning))
     r.take("gender")
     r.fields["sex"] = res.get("gender") or "unknown"
-    r.take("birthDate")
-    r.fields["birth_date"] = res.get("birthDate")
+    birth = res.get("birthDate")
+    if not birth and ctx.strict:
+        raise fail("birthDate", "患者须有出生日期 Patient.birthDate is required")
+    if isinstance(birth, str) and not ctx.strict and not _FULL_DATE.match(birth):
+        # R4 Patient.birthDate is 0..1 and may be partial (1961, 1961-05): kept verbatim, the date unknown
+        r.notes.append(
+            ("birthDate", f"部分出生日期 {birth!r} 原样保留，出生日期记为未知 partial date kept verbatim")
+        )
+    else:
+        r.take("birthDate")
+        r.fields["birth_date"] = birth
     addresses = res.get("address") or []
     found = _pick(addresses, lambda a: a.get("use") == "home") or _pick(addresses, lambda a: True)
     if found:
