@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from medfusion.knowledge import packs
 from medfusion.record.models import PatientChart
@@ -19,6 +21,15 @@ from medfusion.synth import generate_population
 from tests.fakes.openai_server import FakeOpenAI
 
 PG_URL_ENV = "MEDFUSION_TEST_PG_URL"
+
+# Property tests assert what holds, never how fast: hypothesis's defaults (a 200 ms deadline per example, and
+# the too_slow health check on generation time) fail a test when the machine is busy, not when the code is
+# wrong. A test's own @settings still override these field by field (its suppress_health_check list replaces
+# this one).
+hypothesis_settings.register_profile(
+    "medfusion", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+hypothesis_settings.load_profile("medfusion")
 
 
 @pytest.fixture(autouse=True)

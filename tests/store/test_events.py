@@ -196,7 +196,11 @@ def test_the_outbox_holds_a_hash_never_the_resource(db: Database, demo_charts: l
     assert chart.patient.name not in dumped and str(chart.patient.id_number) not in dumped
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_chart_changes_name_exactly_the_resources_that_differ(
     demo_charts: list[PatientChart], data: st.DataObject

@@ -369,7 +369,11 @@ _OPS = st.lists(
 )
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(ops=_OPS, which=st.integers(0, 39))
 def test_no_sequence_of_writes_loses_an_earlier_state(
     db: Database, demo_charts: list[PatientChart], ops: list[tuple[str, int]], which: int

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
@@ -61,26 +62,31 @@ SEVERITY_RANK = {s: i for i, s in enumerate(reversed(list(Severity)))}
 NOT_AN_ALERT = {Severity.negligible, Severity.none}
 
 
+# A stored name never holds a NUL: PostgreSQL's text type cannot, and SQLite must answer alike (store.py).
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
+Text = Annotated[str, Field(pattern=r"^[^\x00]*$")]
+
+
 class Triple(BaseModel):
-    head: str = Field(min_length=1, max_length=200)
+    head: Name
     head_type: EntityType
     relation: Relation
-    tail: str = Field(min_length=1, max_length=200)
+    tail: Name
     tail_type: EntityType
-    source: str = Field(min_length=1, max_length=200)
+    source: Name
     severity: Severity | None = None
-    review_status: str | None = None
-    note: str | None = None
+    review_status: Text | None = None
+    note: Text | None = None
 
 
 class EntityCode(BaseModel):
     """A code and the synonyms an entity is known by, from a vocabulary file or a code list."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     type: EntityType
-    code_system: str | None = None
-    code: str | None = None
-    synonyms: list[str] = Field(default_factory=list)
+    code_system: Text | None = None
+    code: Text | None = None
+    synonyms: list[Name] = Field(default_factory=list)
 
 
 def entity_id(kind: EntityType | str, name: str) -> str:

@@ -239,6 +239,8 @@ class GraphStore:
 
     def named(self, term: str, types: list[str] | None = None) -> list[Entity]:
         """Entities whose name is ``term`` or whose code is ``term`` (case-insensitive)."""
+        if not _storable(term):
+            return []
         query = select(GraphEntityRow).where(
             (GraphEntityRow.name == term) | (func.upper(GraphEntityRow.code) == term.upper())
         )
@@ -249,6 +251,8 @@ class GraphStore:
 
     def preferred_of(self, alias_name: str, types: list[str] | None = None) -> list[tuple[str, Entity]]:
         """(alias id, preferred entity) of every ``synonym_of`` triple whose alias is named ``alias_name``."""
+        if not _storable(alias_name):
+            return []
         alias, preferred = aliased(GraphEntityRow), aliased(GraphEntityRow)
         query = (
             select(alias.id, preferred)
@@ -321,6 +325,8 @@ class GraphStore:
 
     def links(self, name: str, relation: Relation | None = None, limit: int = 200) -> list[Neighbour]:
         """The edges of every entity called ``name`` (any type), both ways, at most ``limit`` each way."""
+        if not _storable(name):
+            return []
         head, tail = aliased(GraphEntityRow), aliased(GraphEntityRow)
         out: list[Neighbour] = []
         with self.db.read_session() as session:
@@ -362,6 +368,7 @@ class GraphStore:
 
     def symptom_spread(self, symptoms: set[str]) -> dict[str, int]:
         """For each named symptom, how many has_symptom triples point at it (≈ how many diseases list it)."""
+        symptoms = {s for s in symptoms if _storable(s)}
         symptom = aliased(GraphEntityRow)
         with self.db.read_session() as session:
             return {
@@ -378,6 +385,7 @@ class GraphStore:
 
     def diseases_listing(self, symptoms: set[str]) -> list[tuple[str, str]]:
         """(disease name, symptom name) for every has_symptom triple whose symptom is named."""
+        symptoms = {s for s in symptoms if _storable(s)}
         disease, symptom = aliased(GraphEntityRow), aliased(GraphEntityRow)
         with self.db.read_session() as session:
             rows = session.execute(
@@ -387,6 +395,13 @@ class GraphStore:
                 .where(GraphRelationRow.relation == Relation.has_symptom.value, symptom.name.in_(symptoms))
             ).all()
         return [(d, s) for d, s in rows]
+
+
+def _storable(name: str) -> bool:
+    """Whether a stored name could be ``name``. None holds a NUL: PostgreSQL's text type cannot (psycopg
+    refuses the whole query with ``DataError``), so a looked-up term with one names nothing — on SQLite
+    too, so both backends answer alike — instead of crashing the PostgreSQL lookup."""
+    return "\x00" not in name
 
 
 def _entity(row: GraphEntityRow) -> Entity:
