@@ -19,7 +19,7 @@ import httpx
 
 from medfusion.store.access import Role
 from medfusion.store.database import Database
-from medfusion.store.users import create_user
+from medfusion.store.users import create_user, get_user
 
 PASSWORD = "bench-password-1"
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙朱胡沈陆顾"
@@ -37,12 +37,20 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 async def _drive(
-    base: str, token: str, scenario: str, ids: list[str], clients: int, seconds: float
+    base: str,
+    token: str,
+    scenario: str,
+    ids: list[str],
+    clients: int,
+    seconds: float,
+    *,
+    prefix: str = "/api",
+    keep_latencies: bool = False,
 ) -> dict[str, Any]:
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
     async def client_loop(seed: int) -> None:
@@ -50,10 +58,11 @@ async def _drive(
         rng = random.Random(seed)
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30, limits=limits) as client:
             while time.perf_counter() < deadline:
+                params: dict[str, str | int]
                 if scenario == "search":
-                    url, params = "/api/patients", {"name": rng.choice(SURNAMES), "limit": 20}
+                    url, params = f"{prefix}/patients", {"name": rng.choice(SURNAMES), "limit": 20}
                 else:
-                    url, params = f"/api/patients/{rng.choice(ids)}/chart", {}
+                    url, params = f"{prefix}/patients/{rng.choice(ids)}/chart", {}
                 started = time.perf_counter()
                 try:
                     response = await client.get(url, params=params)
@@ -64,6 +73,12 @@ async def _drive(
                 errors += 0 if ok else 1
 
     await asyncio.gather(*(client_loop(i) for i in range(clients)))
+    return summarise(scenario, latencies, errors, seconds) | (
+        {"latencies": latencies} if keep_latencies else {}
+    )
+
+
+def summarise(scenario: str, latencies: list[float], errors: int, seconds: float) -> dict[str, Any]:
     return {
         "scenario": scenario,
         "requests": len(latencies),
@@ -74,17 +89,23 @@ async def _drive(
     }
 
 
+def ensure_bench_user(url: str) -> list[str]:
+    """Create the benchmark's doctor account once; return every patient id."""
+    db = Database(url)
+    try:
+        with db.session() as session:
+            if get_user(session, "bench_doctor") is None:
+                create_user(session, "bench_doctor", PASSWORD, Role.doctor)
+        with db.engine.connect() as conn:
+            return [str(i) for i in conn.exec_driver_sql("SELECT id FROM patients").scalars()]
+    finally:
+        db.dispose()
+
+
 def run(backends: dict[str, str], clients: int = 50, seconds: float = 60) -> list[dict[str, Any]]:
     rows = []
     for backend, url in backends.items():
-        db = Database(url)
-        with db.session() as session:
-            try:
-                create_user(session, "bench_doctor", PASSWORD, Role.doctor)
-            except Exception:
-                session.rollback()
-        ids = [str(i) for i in db.engine.connect().exec_driver_sql("SELECT id FROM patients").scalars()]
-        db.dispose()
+        ids = ensure_bench_user(url)
         port = _free_port()
         data_dir = Path(url.replace("sqlite:///", "")).parent if url.startswith("sqlite") else Path("/tmp")
         env = {

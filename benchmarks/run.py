@@ -165,6 +165,32 @@ def bench_scale() -> dict[str, Any]:
     return out
 
 
+def bench_api_floor() -> dict[str, Any]:
+    """Our chart read and patient search vs a bare FastAPI floor on the same rows (50 clients, one SQLite
+    process), then 2 and 4 workers on PostgreSQL, the audit chain checked after each run (issue 15 part 7).
+    ``MEDFUSION_BENCH_API_SQLITE_URL`` / ``MEDFUSION_BENCH_API_PG_URL`` reuse loaded databases; otherwise
+    10,000 synthetic residents are loaded into fresh ones."""
+    import shutil
+
+    from benchmarks import api_floor, population
+
+    seconds = float(os.environ.get("MEDFUSION_BENCH_LOAD_SECONDS", "30"))
+    sqlite_url = os.environ.get("MEDFUSION_BENCH_API_SQLITE_URL")
+    pg_url = os.environ.get("MEDFUSION_BENCH_API_PG_URL")
+    workdir = population.workspace()
+    made: dict[str, str] = {}
+    try:
+        if not sqlite_url:
+            _, made = population.database_load([10000], workdir, keep=10000)
+            sqlite_url, pg_url = made["sqlite"], pg_url or made.get("postgresql")
+        return api_floor.run(sqlite_url, pg_url, seconds=seconds)
+    finally:
+        pg = os.environ.get("MEDFUSION_TEST_PG_URL")
+        if pg and "postgresql" in made:
+            population.drop_pg(pg, made["postgresql"].rpartition("/")[2])
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def bench_deid() -> dict[str, Any]:
     from benchmarks import deid
 
@@ -292,6 +318,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "synth": bench_synth,
     "audit": bench_audit,
     "scale": bench_scale,
+    "api_floor": bench_api_floor,  # ours vs a bare FastAPI floor; 2 and 4 workers on PostgreSQL (issue 15)
 }
 
 

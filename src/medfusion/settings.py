@@ -106,6 +106,11 @@ class Settings(BaseSettings):
         description="Record events: unset = in-process dispatcher over the outbox; nats://host:4222 = "
         "relay through NATS JetStream to subscriber workers.",
     )
+    events_dispatch: bool = Field(
+        default=True,
+        description="Run the in-process record-event dispatcher in this server process; `serve --workers N` "
+        "turns it off in the workers and runs the one dispatcher in the parent process.",
+    )
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import jwt
+import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from medfusion.settings import get_settings
+from medfusion.store.access import Role
+from medfusion.store.database import get_database
+from medfusion.store.tables import UserRow
 from tests.api.conftest import PASSWORD
 
 Auth = Callable[[str], dict[str, str]]
@@ -100,3 +107,46 @@ def test_a_success_resets_the_failure_count(client: TestClient) -> None:
     for _ in range(4):
         client.post("/api/auth/token", data={"username": "nurse", "password": "nope-nope"})
     assert client.post("/api/auth/token", data={"username": "nurse", "password": PASSWORD}).status_code == 200
+
+
+def test_a_verified_token_still_expires(
+    client: TestClient, auth: Auth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the signature is checked once per process and remembered; the expiry is checked on every use
+    from medfusion.store import tokens
+
+    headers = auth("doctor")
+    assert client.get("/api/auth/me", headers=headers).status_code == 200
+    later = time.time() + get_settings().token_ttl_minutes * 60 + 1
+    monkeypatch.setattr(tokens, "_now", lambda: later)
+    response = client.get("/api/auth/me", headers=headers)
+    assert (response.status_code, response.json()["error"]["code"]) == (401, "token_expired")
+
+
+def test_disabling_or_changing_a_role_takes_effect_on_the_next_request(
+    client: TestClient, auth: Auth
+) -> None:
+    headers = auth("doctor")
+    chart = "/api/patients/P0000001/chart"
+    assert client.get(chart, headers=headers).status_code in (200, 404)  # token verified and remembered
+    db = get_database(get_settings())
+    with db.session() as session:
+        session.execute(update(UserRow).where(UserRow.username == "doctor").values(role=Role.manager.value))
+    assert client.get("/api/auth/me", headers=headers).json()["role"] == "manager"
+    with db.session() as session:
+        session.execute(update(UserRow).where(UserRow.username == "doctor").values(active=False))
+    assert client.get("/api/auth/me", headers=headers).status_code == 401
+
+
+def test_no_password_hashing_per_request(
+    client: TestClient, auth: Auth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = auth("doctor")
+
+    def refuse(*_: object, **__: object) -> bool:
+        raise AssertionError("argon2 ran on an authorised request")
+
+    monkeypatch.setattr(PasswordHasher, "verify", refuse)
+    monkeypatch.setattr(PasswordHasher, "hash", refuse)
+    for _ in range(3):
+        assert client.get("/api/patients", headers=headers, params={"limit": 5}).status_code == 200

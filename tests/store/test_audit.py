@@ -116,3 +116,53 @@ def test_concurrent_appends_keep_one_unbroken_chain(db: Database) -> None:
         list(pool.map(worker, range(4)))
     result = _verify(db)
     assert result.ok and result.entries == 60
+
+
+_APPENDER = """
+import sys
+from medfusion.store import audit
+from medfusion.store.database import Database
+db = Database(sys.argv[1])
+for i in range(int(sys.argv[3])):
+    with db.session() as session:
+        audit.record(session, audit.Actor(sys.argv[2], "nurse"), "patient.read", patient_id=f"P{i}")
+db.dispose()
+"""
+
+
+def test_appends_from_several_processes_keep_one_unbroken_chain(db: Database) -> None:
+    # how `serve --workers N` appends: each process its own engine, one chain (PostgreSQL: the head row's
+    # FOR UPDATE lock; SQLite: the database write lock taken by BEGIN IMMEDIATE)
+    import subprocess
+    import sys
+
+    processes = [
+        subprocess.Popen([sys.executable, "-c", _APPENDER, db.url, f"proc{k}", "20"]) for k in range(3)
+    ]
+    assert [p.wait(timeout=300) for p in processes] == [0, 0, 0]
+    result = _verify(db)
+    assert result.ok and result.entries == 60
+    with db.session() as session:
+        seqs = list(session.execute(text("SELECT seq FROM audit_log ORDER BY seq")).scalars())
+    assert seqs == list(range(1, 61))  # no gap, no duplicate: one chain, no fork
+
+
+def test_grouped_appends_commit_every_entry_once_and_a_bad_entry_fails_alone(db: Database) -> None:
+    # reads append through audit.append: concurrent entries share a commit, each caller returns only
+    # once its own entry is in the chain, and an entry that cannot be written fails only its own caller
+    from concurrent.futures import ThreadPoolExecutor
+
+    def reader(k: int) -> int | str:
+        detail: dict[str, object] = {"k": k, "bad": object()} if k == 7 else {"k": k}
+        try:
+            return audit.append(db, audit.Actor(f"user{k}", "doctor"), "chart.read", detail=detail)
+        except TypeError:
+            return "failed"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(reader, range(40)))
+    assert results[7] == "failed"
+    seqs = [r for r in results if isinstance(r, int)]
+    assert sorted(seqs) == list(range(1, 40))
+    result = _verify(db)
+    assert result.ok and result.entries == 39

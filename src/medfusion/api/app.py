@@ -29,7 +29,7 @@ from medfusion.api.deps import ApiProviders
 from medfusion.api.limits import AccessLog, BodySizeLimit
 from medfusion.apps import registry
 from medfusion.settings import Settings, get_settings
-from medfusion.store.database import get_database
+from medfusion.store.database import Database, get_database
 from medfusion.store.event_dispatch import subscribers
 from medfusion.store.event_relays import RelayThread, make_relay
 from medfusion.web import pages
@@ -47,6 +47,14 @@ class Health(BaseModel):
     schema_revision: str | None
 
 
+def start_event_worker(db: Database, settings: Settings) -> RelayThread | None:
+    """Record events reach the apps' subscribers in this process (the embedded default), or through the
+    NATS relay when MEDFUSION_EVENTS_RELAY names one — one such worker per database (``serve --workers N``
+    runs it in the parent, not in each worker)."""
+    registry.install_subscribers()
+    return RelayThread(make_relay(db, settings=settings)).start() if subscribers.names() else None
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     db = get_database(settings)
@@ -55,9 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # record events reach the apps' subscribers in this process (the embedded default), or through
-        # the NATS relay when MEDFUSION_EVENTS_RELAY names one
-        worker = RelayThread(make_relay(db, settings=settings)).start() if subscribers.names() else None
+        worker = start_event_worker(db, settings) if settings.events_dispatch else None
         yield
         if worker is not None:
             worker.stop()

@@ -52,6 +52,17 @@ def settings(request: Request) -> Settings:
     return providers(request).settings
 
 
+# The markers below are ``async`` where they only read app state: FastAPI runs a plain ``def`` dependency
+# in its thread pool, one hop per dependency per request (issue 15 part 7). What blocks (the principal's
+# SELECT) stays ``def``.
+async def _database(request: Request) -> Database:
+    return database(request)
+
+
+async def _settings(request: Request) -> Settings:
+    return settings(request)
+
+
 def principal(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
     return providers(request).principal(token)
 
@@ -68,8 +79,8 @@ def general(request: Request) -> GeneralModel:
     return providers(request).general()
 
 
-DB = Annotated[Database, Depends(database)]
-AppSettings = Annotated[Settings, Depends(settings)]
+DB = Annotated[Database, Depends(_database)]
+AppSettings = Annotated[Settings, Depends(_settings)]
 CurrentPrincipal = Annotated[Principal, Depends(principal)]
 Knowledge = Annotated[KnowledgeBase, Depends(knowledge)]
 KnowledgeGraph = Annotated[Graph, Depends(graph)]

@@ -3,27 +3,55 @@
 Each entry's ``hash`` is SHA-256 over its own fields and the previous entry's hash, so altering, removing
 or reordering any row breaks the chain from that row on; ``audit_head`` records the newest sequence number
 and hash, so cutting rows off the end is caught too. Database triggers refuse UPDATE and DELETE on
-``audit_log``. Entries carry ids and field names, never names or ID numbers (no PII in the log itself
-beyond the patient id that says whose record was touched).
+``audit_log``.
+
+One chain, however many processes append to it: an append reads the head row under a lock held to the end
+of its transaction — ``SELECT … FOR UPDATE`` on PostgreSQL (a second worker waits for the first to commit,
+then reads the head it wrote), the database write lock on SQLite (every write transaction begins
+``BEGIN IMMEDIATE``, see ``store/database``). The head then advances only from the sequence number it was
+read at (``UPDATE … WHERE seq = <read>``) and the entry's ``seq`` is the primary key, so an append that
+somehow ran without the lock fails instead of forking the chain. Appends are plain Core statements (one
+SELECT, one INSERT, one UPDATE), not ORM unit-of-work objects: they run on every request.
+
+Entries carry ids and field names, never names or ID numbers (no PII in the log itself beyond the patient
+id that says whose record was touched).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import CursorResult, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from medfusion.store.database import Database
 from medfusion.store.tables import AuditHeadRow, AuditRow
 
 GENESIS_HASH = "0" * 64
+
+_HEAD = cast(Table, AuditHeadRow.__table__)
+_LOG = cast(Table, AuditRow.__table__)
+_READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)
+_LOCK_HEAD = _READ_HEAD.with_for_update()
+_APPEND = insert(_LOG)
+_ADVANCE = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1, _HEAD.c.seq == bindparam("read_seq"))
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+
+
+class AuditChainContention(RuntimeError):
+    """The head moved between reading and advancing it: the append ran without the chain's lock."""
 
 
 class Outcome(StrEnum):
@@ -91,26 +119,144 @@ def record(
     detail: dict[str, Any] | None = None,
 ) -> int:
     """Append one entry inside the caller's transaction; returns its sequence number."""
-    head = session.execute(select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()).scalar_one()
-    seq = head.seq + 1
-    ts = datetime.now(UTC).isoformat(timespec="microseconds")
-    detail_text = json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    fields: dict[str, Any] = {
-        "seq": seq,
-        "ts": ts,
-        "actor": actor.username,
-        "role": actor.role,
-        "action": action,
-        "patient_id": patient_id,
-        "outcome": str(outcome),
-        "detail": detail_text,
-        "prev_hash": head.hash,
-    }
-    digest = entry_hash(**fields)
-    session.add(AuditRow(**fields, hash=digest))
-    head.seq, head.hash = seq, digest
-    session.flush()
-    return seq
+    return _append(session, [(actor, action, outcome, patient_id, detail)])[0]
+
+
+_Entry = tuple[Actor, str, "Outcome | str", str | None, dict[str, Any] | None]
+
+
+def _append(session: Session, entries: list[_Entry]) -> list[int]:
+    """Chain ``entries`` onto the head in this transaction: one locked head read, one multi-row INSERT,
+    one head UPDATE, however many entries."""
+    head_seq, head_hash = session.execute(_LOCK_HEAD).one()
+    rows: list[dict[str, Any]] = []
+    seq, prev_hash = int(head_seq), str(head_hash)
+    for actor, action, outcome, patient_id, detail in entries:
+        seq += 1
+        fields: dict[str, Any] = {
+            "seq": seq,
+            "ts": datetime.now(UTC).isoformat(timespec="microseconds"),
+            "actor": actor.username,
+            "role": actor.role,
+            "action": action,
+            "patient_id": patient_id,
+            "outcome": str(outcome),
+            "detail": json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":")),
+            "prev_hash": prev_hash,
+        }
+        prev_hash = entry_hash(**fields)
+        rows.append({**fields, "hash": prev_hash})
+    session.execute(_APPEND, rows)
+    advanced = session.execute(_ADVANCE, {"read_seq": head_seq, "new_seq": seq, "new_hash": prev_hash})
+    if not isinstance(advanced, CursorResult) or advanced.rowcount != 1:
+        raise AuditChainContention(f"audit head moved past {head_seq} while entry {seq} was appended")
+    session.flush()  # the caller's pending work meets its constraints here, before the commit
+    return [int(row["seq"]) for row in rows]
+
+
+@dataclass
+class _Pending:
+    actor: Actor
+    action: str
+    outcome: Outcome | str
+    patient_id: str | None
+    detail: dict[str, Any] | None
+    seq: int | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+class GroupAppender:
+    """Entries that need no transaction of their own work (reads), appended in batches — group commit.
+
+    A caller's entry waits in a queue; the first caller to find no batch being written writes every
+    waiting entry in one transaction (one head lock, one commit), then wakes the others. ``append``
+    returns only once its entry is committed, and raises if the batch failed, so no data leaves without
+    its entry; under concurrency N reads cost one lock and one commit instead of N, which is what held
+    the chain head (and on SQLite, the one writer) per request. Order in the chain is arrival order."""
+
+    def __init__(self, db: Database, max_batch: int = 256) -> None:
+        self._db = db
+        self._max_batch = max_batch
+        self._ready = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._writing = False
+
+    def append(
+        self,
+        actor: Actor,
+        action: str,
+        outcome: Outcome | str = Outcome.success,
+        *,
+        patient_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        mine = _Pending(actor, action, outcome, patient_id, detail)
+        with self._ready:
+            self._queue.append(mine)
+        while True:
+            with self._ready:
+                while not mine.done and self._writing:
+                    self._ready.wait()
+                if mine.done:
+                    break
+                # nobody is writing: lead the next batch (this entry is in it, or in a later one)
+                batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+                self._writing = True
+            self._write(batch)
+        if mine.error is not None:
+            raise mine.error
+        assert mine.seq is not None
+        return mine.seq
+
+    def _write(self, batch: list[_Pending]) -> None:
+        try:
+            self._commit(batch)
+            if len(batch) > 1 and any(p.error is not None for p in batch):
+                for pending in batch:  # one bad entry must not fail its neighbours: each alone
+                    self._commit([pending])
+        finally:
+            with self._ready:
+                for pending in batch:
+                    pending.done = True
+                self._writing = False
+                self._ready.notify_all()
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            with self._db.session() as session:
+                seqs = _append(
+                    session, [(p.actor, p.action, p.outcome, p.patient_id, p.detail) for p in batch]
+                )
+        except Exception as exc:  # every entry of the batch reports it
+            for pending in batch:
+                pending.seq, pending.error = None, exc
+            return
+        for pending, seq in zip(batch, seqs, strict=True):
+            pending.seq, pending.error = seq, None
+
+
+_appenders: weakref.WeakKeyDictionary[Database, GroupAppender] = weakref.WeakKeyDictionary()
+_appenders_lock = threading.Lock()
+
+
+def append(
+    db: Database,
+    actor: Actor,
+    action: str,
+    outcome: Outcome | str = Outcome.success,
+    *,
+    patient_id: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> int:
+    """Append one entry in a transaction of its own, batched with concurrent ones (:class:`GroupAppender`);
+    returns its sequence number once committed. For entries whose work wrote nothing (reads): an entry
+    that must commit or fail together with a write goes through :func:`record` in that write's session."""
+    with _appenders_lock:
+        appender = _appenders.get(db)
+        if appender is None:
+            appender = _appenders[db] = GroupAppender(db)
+    return appender.append(actor, action, outcome, patient_id=patient_id, detail=detail)
 
 
 _HASHED = ("seq", "ts", "actor", "role", "action", "patient_id", "outcome", "detail", "prev_hash")
@@ -191,12 +337,12 @@ def verify(session: Session) -> AuditVerification:
                 reason="条目内容被改动 entry content altered (hash mismatch)",
             )
         prev_hash, expected_seq = row.hash, expected_seq + 1
-    head = session.execute(select(AuditHeadRow).where(AuditHeadRow.id == 1)).scalar_one()
-    if head.seq != expected_seq - 1 or head.hash != prev_hash:
+    head_seq, head_hash = session.execute(_READ_HEAD).one()
+    if head_seq != expected_seq - 1 or head_hash != prev_hash:
         return AuditVerification(
             ok=False,
             entries=count,
             first_bad_seq=expected_seq,
-            reason=f"链尾被截断 chain truncated: head says {head.seq} entries, found {expected_seq - 1}",
+            reason=f"链尾被截断 chain truncated: head says {head_seq} entries, found {expected_seq - 1}",
         )
     return AuditVerification(ok=True, entries=count)

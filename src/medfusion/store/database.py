@@ -4,13 +4,20 @@ Every command calls :func:`get_database`, which migrates to the newest schema on
 command fails on a fresh data directory. SQLite transactions start with ``BEGIN IMMEDIATE``: every
 request appends to the audit chain, so every transaction writes, and taking the write lock up front
 avoids lock-upgrade deadlocks between concurrent requests.
+
+SQLite has one writer at a time. Threads of one process that wait for it through SQLite's busy handler
+sleep and poll (1, 2, 5 … 100 ms between tries), so under 50 concurrent requests a few waited seconds
+while the lock sat free (issue 15: chart read p99 2.9 s). :meth:`Database.session` therefore queues a
+process's writers on one in-process lock per database file before ``BEGIN IMMEDIATE``: a waiting thread
+wakes the moment the previous one commits. Other processes on the same file still meet SQLite's own
+lock and busy timeout. PostgreSQL needs no gate (row locks; see ``store/audit``).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +29,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from medfusion.errors import DatabaseUnavailable
+from medfusion.errors import DatabaseUnavailable, MigrationFailed
 from medfusion.settings import Settings, get_settings, normalise_database_url
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -32,6 +39,28 @@ def _alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     return cfg
+
+
+# As long as SQLite's own busy timeout: a writer that waits longer gets the same answer it would have got.
+WRITE_WAIT_SECONDS = 30.0
+_gates: dict[str, threading.RLock] = {}
+_gates_lock = threading.Lock()
+
+
+def _sqlite_gate(url: str) -> threading.RLock:
+    # re-entrant, so a thread that nests sessions meets SQLite's lock (and busy timeout) as before
+    with _gates_lock:
+        return _gates.setdefault(url, threading.RLock())
+
+
+@contextmanager
+def _gated(gate: threading.RLock) -> Iterator[None]:
+    if not gate.acquire(timeout=WRITE_WAIT_SECONDS):
+        raise DatabaseUnavailable("数据库写锁等待超时 timed out waiting for the database write lock")
+    try:
+        yield
+    finally:
+        gate.release()
 
 
 def make_engine(url: str, *, read_only: bool = False) -> Engine:
@@ -56,8 +85,11 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
-    # the API serves sync routes from a thread pool (40 threads): let them all hold a connection
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30)
+    # At most 20 connections per process: `serve --workers N` opens N pools on one server, and a request
+    # that waits for a pooled connection is better off than one refused by PostgreSQL's max_connections
+    # (default 100; 4 workers × the former 40 exceeded it). The 40 thread-pool threads hold a connection
+    # only while they query.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
 class Database:
@@ -71,6 +103,7 @@ class Database:
             make_engine(self.url, read_only=True) if self.url.startswith("sqlite") else self.engine
         )
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
+        self._gate = _sqlite_gate(self.url) if self.url.startswith("sqlite") else None
 
     @property
     def dialect(self) -> str:
@@ -87,10 +120,28 @@ class Database:
     def upgrade(self) -> str | None:
         """Migrate to the newest schema (idempotent); returns the revision now in place."""
         cfg = _alembic_config()
+        sqlite = self.url.startswith("sqlite")
         try:
-            with self.engine.begin() as conn:
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+            with self.engine.connect() as conn:
+                raw = conn.connection.dbapi_connection
+                if sqlite and raw is not None:
+                    # A batch migration rebuilds a SQLite table (copy, drop, rename); with foreign keys on,
+                    # dropping `patients` would cascade-delete every chart row. SQLite's own recipe for
+                    # altering a table: keys off outside the transaction, check them before commit.
+                    raw.execute("PRAGMA foreign_keys=OFF")
+                try:
+                    with conn.begin():
+                        cfg.attributes["connection"] = conn
+                        command.upgrade(cfg, "head")
+                        if sqlite:
+                            broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                            if broken:
+                                raise MigrationFailed(
+                                    f"迁移破坏了外键 migration broke {len(broken)} foreign keys: {broken[:5]}"
+                                )
+                finally:
+                    if sqlite and raw is not None:
+                        raw.execute("PRAGMA foreign_keys=ON")
         except OperationalError as exc:
             raise DatabaseUnavailable(
                 f"数据库不可用 database unavailable: {exc.orig.__class__.__name__}"
@@ -107,18 +158,23 @@ class Database:
         if current != self.head_revision():
             self.upgrade()
 
+    def write_gate(self) -> AbstractContextManager[None]:
+        """Held for the whole of a write transaction: this process's queue for SQLite's one writer."""
+        return _gated(self._gate) if self._gate is not None else nullcontext()
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: commits on success, rolls back on any exception."""
-        session = self._sessions()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        with self.write_gate():
+            session = self._sessions()
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:

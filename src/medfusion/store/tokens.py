@@ -2,13 +2,24 @@
 
 The token names the user; every request re-reads the account, so a deactivated user or a changed role
 takes effect at once rather than when the token expires. Every sign-in attempt is audited; repeated
-failures lock the account for a while (``login_guard``).
+failures lock the account for a while (``login_guard``). Passwords are checked (argon2id) only at
+sign-in, never per request.
+
+Per request (issue 15 part 7), a token costs one signature check the first time this process sees it
+(the verified subject and expiry are then kept in a bounded cache keyed by the token and the signing
+key — the same bytes under the same key always verify the same way; expiry is still checked on every
+use) and one three-column SELECT of the account on a plain read connection. The account is never cached:
+that SELECT is what keeps revocation immediate in every worker process.
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
+import time
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import jwt
 from pydantic import BaseModel, Field
@@ -20,9 +31,10 @@ from medfusion.store import audit
 from medfusion.store.access import Permission, Principal, user_principal
 from medfusion.store.database import Database
 from medfusion.store.login_guard import locked_until
-from medfusion.store.users import authenticate, get_user
+from medfusion.store.users import authenticate, standing
 
 _ALGORITHM = "HS256"
+_VERIFIED_MAX = 4096  # distinct live tokens kept verified per process; the oldest is dropped beyond it
 
 
 class Token(BaseModel):
@@ -75,22 +87,78 @@ def sign_in(db: Database, settings: Settings, credentials: Credentials) -> Token
     return Token(access_token=access, expires_in=ttl, role=user.role.value)
 
 
+class _VerifiedTokens:
+    """Subject and expiry of tokens whose signature this process has checked, least recently used out."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, raw: str, key: str) -> tuple[str, float] | None:
+        with self._lock:
+            found = self._items.get((raw, key))
+            if found is not None:
+                self._items.move_to_end((raw, key))
+            return found
+
+    def put(self, raw: str, key: str, subject: str, expires: float) -> None:
+        with self._lock:
+            self._items[(raw, key)] = (subject, expires)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+verified_tokens = _VerifiedTokens(_VERIFIED_MAX)
+_now = time.time  # seconds since the epoch, as ``exp`` counts them (a seam for tests)
+_generated_keys: dict[Path, str] = {}
+
+
+def _signing_key(settings: Settings) -> str:
+    """The settings' key; a key generated under the data directory is read from its file once per process."""
+    if settings.secret_key:
+        return settings.secret_key
+    where = settings.data_dir.expanduser().absolute()
+    key = _generated_keys.get(where)
+    if key is None:
+        key = _generated_keys[where] = settings.signing_key()
+    return key
+
+
+def _subject(settings: Settings, raw: str) -> str:
+    """The token's user, once its signature and expiry hold."""
+    key = _signing_key(settings)
+    known = verified_tokens.get(raw, key)
+    if known is None:
+        try:
+            claims = jwt.decode(raw, key, algorithms=[_ALGORITHM], options={"require": ["exp", "sub"]})
+        except jwt.ExpiredSignatureError:
+            raise AuthenticationFailed("令牌已过期 token expired", code="token_expired") from None
+        except jwt.PyJWTError:
+            raise AuthenticationFailed("令牌无效 invalid token", code="invalid_token") from None
+        known = (str(claims["sub"]), float(claims["exp"]))
+        verified_tokens.put(raw, key, *known)
+    subject, expires = known
+    if _now() >= expires:  # PyJWT's own rule (no leeway): expired once now reaches ``exp``
+        raise AuthenticationFailed("令牌已过期 token expired", code="token_expired")
+    return subject
+
+
 def principal_from_token(db: Database, settings: Settings, raw: str | None) -> Principal:
     if not raw:
         raise AuthenticationFailed("需要登录 missing bearer token")
-    try:
-        claims = jwt.decode(
-            raw, settings.signing_key(), algorithms=[_ALGORITHM], options={"require": ["exp", "sub"]}
-        )
-    except jwt.ExpiredSignatureError:
-        raise AuthenticationFailed("令牌已过期 token expired", code="token_expired") from None
-    except jwt.PyJWTError:
-        raise AuthenticationFailed("令牌无效 invalid token", code="invalid_token") from None
-    with db.read_session() as session:
-        user = get_user(session, str(claims["sub"]))
-    if user is None or not user.active:
+    username = _subject(settings, raw)
+    with db.read_engine.connect() as conn:
+        account = standing(conn, username)
+        conn.rollback()
+    if account is None:
         raise AuthenticationFailed("账号不存在或已停用 account missing or disabled")
-    return user_principal(user.username, user.role, user.patient_id)
+    role, patient_id = account
+    return user_principal(username, role, patient_id)
 
 
 def require(db: Database, principal: Principal, permission: Permission, action: str, message: str) -> None:
