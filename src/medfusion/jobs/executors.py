@@ -130,6 +130,10 @@ def _ray(kind_path: str, params: dict[str, Any], ctx: JobContext, workers: int) 
     def submit(chunks: list[Chunk]) -> Iterator[ChunkReport]:
         if not ray.is_initialized():
             address = get_settings().ray_address or None
+            if address is None:
+                # a local node waits on its own GCS server; on a busy small machine it can take longer than
+                # Ray's 30 s to publish its port (seen on 2 cores under a test run): wait up to 120 s
+                os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "120")
             ray.init(
                 address=address,
                 num_cpus=None if address else workers,
