@@ -20,7 +20,7 @@ from typing import Any
 from medfusion.errors import InvalidInput
 from medfusion.jobs.checkpoint import discard_partial_writes
 from medfusion.jobs.model import Chunk, ChunkReport, JobContext, JobKind
-from medfusion.settings import child_environment, get_settings
+from medfusion.settings import child_environment, get_settings, set_process_default
 
 
 class ExecutorName(StrEnum):
@@ -133,7 +133,7 @@ def _ray(kind_path: str, params: dict[str, Any], ctx: JobContext, workers: int) 
             if address is None:
                 # a local node waits on its own GCS server; on a busy small machine it can take longer than
                 # Ray's 30 s to publish its port (seen on 2 cores under a test run): wait up to 120 s
-                os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "120")
+                set_process_default("RAY_gcs_server_port_wait_time_s", "120")
             ray.init(
                 address=address,
                 num_cpus=None if address else workers,
