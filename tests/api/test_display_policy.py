@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from medfusion.record.models import PatientChart
-from medfusion.store.display import DisplayPolicy, ShownChart, mask_middle, mask_name, policy
+from medfusion.store.display import DisplayPolicy, ShownChart, mask_name, policy
+from medfusion.store.masks import mask_middle
 
 Auth = Callable[[str], dict[str, str]]
 SEARCHERS = ("doctor", "nurse", "manager", "public_health", "admin")

@@ -6,7 +6,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from medfusion.record.models import PatientChart
-from medfusion.store.display import mask_middle, mask_name
+from medfusion.store.display import mask_name
+from medfusion.store.masks import mask_middle
 from tests.api.conftest import PASSWORD
 
 

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from medfusion.interop.fhir.export import RESOURCE_TYPES
 from medfusion.record.models import CHILD_KINDS, Patient, PatientChart, Sex
-from medfusion.store.display import mask_middle
+from medfusion.store.masks import mask_middle
 
 IDENTITY_FIELDS = ("name", "birth_date", "sex", "id_number")
 CONTACT_FIELDS = ("phone", "address")

@@ -41,6 +41,7 @@ from medfusion.record.models import (
 from medfusion.record.surnames import split_name
 from medfusion.store import audit
 from medfusion.store.access import Permission, Principal
+from medfusion.store.masks import mask_middle
 
 if TYPE_CHECKING:  # store.patients imports chart_merge, which imports the masks from here
     from medfusion.store.database import Database
@@ -119,12 +120,6 @@ def policy() -> DisplayPolicy:
 
 
 # --- value masks ------------------------------------------------------------------------------------
-def mask_middle(value: str, keep_start: int, keep_end: int) -> str:
-    """``310106********0010``-style partial display (GB/T 35273-2020 附录A)."""
-    hidden = len(value) - keep_start - keep_end
-    return value if hidden <= 0 else value[:keep_start] + "*" * hidden + value[len(value) - keep_end :]
-
-
 def mask_name(name: str | None) -> str | None:
     """王秀英 → 王**, 欧阳娜娜 → 欧阳**; a one-character name is shown as ``*``."""
     if not name:
