@@ -249,7 +249,7 @@ class FusionPipeline:
             pre = s.guardrails.before(subject)
             step.output = {"findings": [f.code for f in pre.findings], "injection_score": pre.injection_score}
         if pre.refusal is not None:
-            refused = app.refused(request, refusal_fields(run_id, subject, pre))
+            refused = app.refused(request, refusal_fields(run_id, pre))
             return self._store(app, request, refused, trace)
         tools = s.tool_context(app.patient_id(request))
         run = FusionRun(run_id, trace, tools, pre, s.general, None, list(pre.findings))
@@ -266,7 +266,7 @@ class FusionPipeline:
         )
         if run.usable is not None:
             self._draft(app, run, request, answer, outcome)
-        warnings = _red_flag(subject, answer, pre.red_flags) + app.warnings(run, request, answer, outcome)
+        warnings = _red_flag(answer, pre.red_flags) + app.warnings(run, request, answer, outcome)
         warnings += _shared_warnings(run.findings, outcome)
         fields: dict[str, Any] = {
             "run_id": run_id,
@@ -352,12 +352,12 @@ class FusionPipeline:
         return result
 
 
-def refusal_fields(run_id: str, subject: str, pre: PreCheck) -> dict[str, Any]:
+def refusal_fields(run_id: str, pre: PreCheck) -> dict[str, Any]:
     """The one refused output every app returns: the safety response as the answer, the safe alternative,
     and — first, in the answer and in the warnings — the emergency advice where the text carries a red flag
     (the guardrails read the red flags before the harmful-request rules). Nothing was retrieved or drafted."""
     assert pre.refusal is not None
-    flags = pre.red_flags or red_flags.detect(subject)
+    flags = pre.red_flags
     answer = pre.refusal.response
     warnings: list[OutputWarning] = []
     if flags:
@@ -390,8 +390,8 @@ def red_flag_warning(flags: list[RedFlag]) -> OutputWarning:
     )
 
 
-def _red_flag(subject: str, answer: SpecialistAnswer, flags: list[RedFlag]) -> list[OutputWarning]:
-    flags = flags or red_flags.detect(subject)
+def _red_flag(answer: SpecialistAnswer, flags: list[RedFlag]) -> list[OutputWarning]:
+    """The red flags the guardrails read in the subject (``PreCheck.red_flags``), else the app's own sign."""
     if flags:
         return [red_flag_warning(flags)]
     return [OutputWarning.of(WarningCode.red_flag)] if answer.red_flag else []
