@@ -7,9 +7,23 @@ typed by a ward nurse means Shanghai time, not UTC.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from functools import cache
 from zoneinfo import ZoneInfo
 
+from medfusion.settings import get_settings
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def display_zone() -> ZoneInfo:
+    """The zone times are shown in on pages, in the CLI and in API documentation (``MEDFUSION_TIMEZONE``,
+    Asia/Shanghai by default); times are stored in UTC."""
+    return _zone(get_settings().timezone)
 
 
 def aware(value: datetime, tz: ZoneInfo = SHANGHAI) -> datetime:

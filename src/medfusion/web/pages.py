@@ -6,20 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from medfusion.agents.runs import pending_runs
-from medfusion.apps import registry
 from medfusion.apps.deps import database as get_db
 from medfusion.apps.deps import settings as get_settings_dep
-from medfusion.apps.spec import NavLink
+from medfusion.apps.page_frame import COOKIE, error_page, render, safe_next, signed_in, to_login
 from medfusion.errors import (
     AccountLocked,
     AuthenticationFailed,
@@ -35,16 +31,14 @@ from medfusion.privacy.service import tag_identifiers
 from medfusion.record.clinical_time import SHANGHAI, sort_time
 from medfusion.record.models import SEX_LABELS, EncounterClass, ObservationCategory, PatientChart
 from medfusion.store import audit
-from medfusion.store.access import ROLE_LABELS, Permission, Principal, Role
+from medfusion.store.access import Permission
 from medfusion.store.display import ShownChart, shown_chart
 from medfusion.store.patient_service import PatientService
 from medfusion.store.patients import PatientFilters
-from medfusion.store.tokens import Credentials, principal_from_token, require, sign_in
+from medfusion.store.tokens import Credentials, require, sign_in
 from medfusion.web.vitals_chart import vitals_svg
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
-COOKIE = "mf_session"
 CLASS_LABELS = {
     EncounterClass.outpatient: "门诊",
     EncounterClass.inpatient: "住院",
@@ -53,63 +47,9 @@ CLASS_LABELS = {
 FLAG_LABELS = {"H": "偏高 ↑", "L": "偏低 ↓", "HH": "危急高 ↑↑", "LL": "危急低 ↓↓", "A": "异常", "N": ""}
 
 
-def _local(value: datetime | None) -> str:
-    return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if value else ""
-
-
-templates.env.filters["local"] = _local
-
-
-def _principal(request: Request) -> Principal | None:
-    raw = request.cookies.get(COOKIE)
-    if not raw:
-        return None
-    try:
-        return principal_from_token(get_db(request), get_settings_dep(request), raw)
-    except AuthenticationFailed:
-        return None
-
-
-def _to_login(request: Request) -> RedirectResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
-
-
-def _render(
-    request: Request, name: str, principal: Principal | None, status: int = 200, **context: Any
-) -> HTMLResponse:
-    role = Role(principal.role) if principal and principal.role in Role.__members__ else None
-    return templates.TemplateResponse(
-        request,
-        name,
-        {
-            "me": principal,
-            "role_label": ROLE_LABELS.get(role, "") if role else "",
-            "app_links": app_links(principal),
-            **context,
-        },
-        status_code=status,
-    )
-
-
-def app_links(principal: Principal | None) -> list[NavLink]:
-    """The installed apps' navigation links this principal may follow (``AppSpec.nav``)."""
-    if principal is None:
-        return []
-    return [link for spec in registry.apps() for link in spec.nav if principal.may(link.permission)]
-
-
-def _error(request: Request, principal: Principal | None, error: MedFusionError) -> HTMLResponse:
-    return _render(request, "error.html", principal, status=error.status_code, error=error)
-
-
-def _safe_next(target: str | None) -> str:
-    return target if target and target.startswith("/") and not target.startswith("//") else "/"
-
-
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str | None = None) -> HTMLResponse:
-    return _render(request, "login.html", None, next=_safe_next(next))
+    return render(request, "login.html", None, next=safe_next(next))
 
 
 @router.post("/login")
@@ -123,16 +63,16 @@ def login(
     try:
         token = sign_in(get_db(request), settings, Credentials(username=username, password=password))
     except (AuthenticationFailed, AccountLocked) as error:
-        return _render(
+        return render(
             request,
             "login.html",
             None,
             status=error.status_code,
-            next=_safe_next(next),
+            next=safe_next(next),
             message=error.message,
             username=username,
         )
-    response = RedirectResponse(_safe_next(next), status_code=303)
+    response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
         COOKIE,
         token.access_token,
@@ -154,16 +94,18 @@ def logout() -> Response:
 
 @router.get("/")
 def home(request: Request) -> Response:
-    principal = _principal(request)
+    principal = signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return to_login(request)
     if principal.confined() and principal.patient_id:
         return RedirectResponse(f"/patients/{principal.patient_id}", status_code=303)
     if principal.may(Permission.patient_search):
         return RedirectResponse("/patients", status_code=303)
     if principal.may(Permission.audit_read):
         return RedirectResponse("/audit", status_code=303)
-    return _error(request, principal, PermissionDenied("此角色没有可用的页面 nothing to show for this role"))
+    return error_page(
+        request, principal, PermissionDenied("此角色没有可用的页面 nothing to show for this role")
+    )
 
 
 @router.get("/patients", response_class=HTMLResponse)
@@ -175,9 +117,9 @@ def patient_search(
     diagnosis_code: Annotated[str | None, Query(max_length=40)] = None,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
-    principal = _principal(request)
+    principal = signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return to_login(request)
     filters = PatientFilters(
         name=name or None,
         id_number=id_number or None,
@@ -190,8 +132,8 @@ def patient_search(
             filters, limit=per_page, offset=(page - 1) * per_page
         )
     except MedFusionError as error:
-        return _error(request, principal, error)
-    return _render(
+        return error_page(request, principal, error)
+    return render(
         request,
         "patients.html",
         principal,
@@ -273,9 +215,9 @@ def patient_chart(
     reason: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     """Identifiers as the display policy shows them to this role; 显示完整信息 is an audited reveal."""
-    principal = _principal(request)
+    principal = signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return to_login(request)
     db = get_db(request)
     try:
         chart = PatientService(db, principal).chart(patient_id)
@@ -289,21 +231,21 @@ def patient_chart(
             redact=tag_identifiers,
         )
     except MedFusionError as error:
-        return _error(request, principal, error)
+        return error_page(request, principal, error)
     can_reveal = bool(shown.patient.masked) and principal.may(Permission.identifier_reveal)
-    return _render(request, "chart.html", principal, can_reveal=can_reveal, **chart_view(shown))
+    return render(request, "chart.html", principal, can_reveal=can_reveal, **chart_view(shown))
 
 
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request, patient_id: Annotated[str | None, Query(max_length=64)] = None) -> Response:
-    principal = _principal(request)
+    principal = signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return to_login(request)
     db = get_db(request)
     try:
         require(db, principal, Permission.audit_read, "audit.read", "需要审计权限 audit:read required")
     except PermissionDenied as error:
-        return _error(request, principal, error)
+        return error_page(request, principal, error)
     with db.session() as session:
         entries = audit.latest(session, patient_id=patient_id or None, limit=200)
         audit.record(
@@ -313,7 +255,7 @@ def audit_page(request: Request, patient_id: Annotated[str | None, Query(max_len
             patient_id=patient_id or None,
             detail={"count": len(entries), "surface": "web"},
         )
-    return _render(request, "audit.html", principal, entries=entries, patient_id=patient_id)
+    return render(request, "audit.html", principal, entries=entries, patient_id=patient_id)
 
 
 _AGENT_LABELS = {"ask": "问答", "consult": "口袋主任医师", "mdt": "多学科会诊"}
@@ -322,14 +264,14 @@ _AGENT_LABELS = {"ask": "问答", "consult": "口袋主任医师", "mdt": "多�
 @router.get("/drafts", response_class=HTMLResponse)
 def drafts_page(request: Request) -> Response:
     """Drafts waiting for a clinician: accept, edit or reject each (the feedback loop)."""
-    principal = _principal(request)
+    principal = signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return to_login(request)
     try:
         runs = pending_runs(get_db(request), principal)
     except MedFusionError as error:
-        return _error(request, principal, error)
-    return _render(request, "drafts.html", principal, runs=runs, labels=_AGENT_LABELS)
+        return error_page(request, principal, error)
+    return render(request, "drafts.html", principal, runs=runs, labels=_AGENT_LABELS)
 
 
 @router.post("/drafts/{run_id}")
@@ -340,33 +282,33 @@ def review_draft(
     edited: Annotated[str | None, Form(max_length=20_000)] = None,
     reason: Annotated[str | None, Form(max_length=2_000)] = None,
 ) -> Response:
-    principal = _principal(request)
+    principal = signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return to_login(request)
     try:
         feedback = FeedbackRequest(run_id=run_id, action=action, edited=edited or None, reason=reason or None)
         FeedbackService(get_db(request), principal).record(feedback)
     except ValidationError as error:
         message = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
-        return _error(request, principal, InvalidInput.for_field("feedback", message))
+        return error_page(request, principal, InvalidInput.for_field("feedback", message))
     except MedFusionError as error:
-        return _error(request, principal, error)
+        return error_page(request, principal, error)
     return RedirectResponse("/drafts", status_code=303)
 
 
 @router.get("/evaluations", response_class=HTMLResponse)
 def evaluations_page(request: Request) -> Response:
     """Validation runs (managers, admins): state and grade, each linking to its report."""
-    principal = _principal(request)
+    principal = signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return to_login(request)
     db = get_db(request)
     try:
         require(db, principal, Permission.evaluation_run, "eval.list", "评测需要 evaluation:run 权限")
     except PermissionDenied as error:
-        return _error(request, principal, error)
+        return error_page(request, principal, error)
     landed = [name for name, suite in SUITES.items() if suite.landed]
-    return _render(
+    return render(
         request, "evaluations.html", principal, runs=evaluation_runs(), suites=landed, targets=targets()
     )
 
@@ -380,27 +322,27 @@ def start_evaluation(
     seed: Annotated[int, Form(ge=0, le=2**31)] = 0,
 ) -> Response:
     """Start a run from the page; it goes on in the background and appears in the list as 运行中."""
-    principal = _principal(request)
+    principal = signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return to_login(request)
     try:
         start_run(
             get_db(request), principal, EvalRunRequest(suite=suite, target=target, limit=limit, seed=seed)
         )
     except MedFusionError as error:
-        return _error(request, principal, error)
+        return error_page(request, principal, error)
     return RedirectResponse("/evaluations", status_code=303)
 
 
 @router.get("/evaluations/{run_id}", response_class=HTMLResponse)
 def evaluation_report(request: Request, run_id: str) -> Response:
-    principal = _principal(request)
+    principal = signed_in(request)
     if principal is None:
-        return _to_login(request)
+        return to_login(request)
     db = get_db(request)
     try:
         require(db, principal, Permission.evaluation_run, "eval.report", "评测需要 evaluation:run 权限")
         page = evaluation_report_html(run_id)
     except MedFusionError as error:
-        return _error(request, principal, error)
+        return error_page(request, principal, error)
     return HTMLResponse(page)
