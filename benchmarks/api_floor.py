@@ -32,9 +32,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
 from benchmarks.api_load import PASSWORD, _drive, _free_port, ensure_bench_user, summarise
+from medfusion.errors import NotFound
 from medfusion.settings import get_settings
 from medfusion.store.database import Database
-from medfusion.store.tables import CHILD_TABLES, AuditHeadRow, AuditRow, PatientRow
+from medfusion.store.patients import chart_bodies
+from medfusion.store.tables import AuditHeadRow, AuditRow, PatientRow
 
 _SUMMARY = ("id", "name", "sex", "birth_date", "id_number", "phone", "address")
 
@@ -50,35 +52,25 @@ def floor_app() -> FastAPI:
 
     @app.get("/floor/patients/{patient_id}/chart")
     def chart(patient_id: str) -> JSONResponse:
+        # the very read ours makes (store.patients.chart_bodies), returned as stored
         with db.read_session() as session:
-            body = session.execute(
-                select(PatientRow.body).where(PatientRow.id == patient_id)
-            ).scalar_one_or_none()
-            if body is None:
-                raise HTTPException(404)
-            parts = {
-                kind: list(
-                    session.execute(
-                        select(table.body)
-                        .where(table.patient_id == patient_id, table.deleted_at.is_(None))
-                        .order_by(table.position, table.id)
-                    ).scalars()
-                )
-                for kind, table in CHILD_TABLES.items()
-            }
+            try:
+                body, parts = chart_bodies(session, patient_id)
+            except NotFound:
+                raise HTTPException(404) from None
         return JSONResponse({"patient": body, **parts})
 
     @app.get("/floor/patients")
     def search(
         name: str | None = None, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)
     ) -> JSONResponse:
-        query = select(PatientRow)
-        if name:
-            query = query.where(PatientRow.name.like(f"%{name}%"))
+        where = [PatientRow.name.like(f"%{name}%")] if name else []
         with db.read_session() as session:
-            total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-            rows = session.execute(query.order_by(PatientRow.id).limit(limit).offset(offset)).scalars()
-            items = [{k: r.body.get(k) for k in _SUMMARY} for r in rows]
+            total = session.execute(select(func.count(PatientRow.id)).where(*where)).scalar_one()
+            bodies = session.execute(
+                select(PatientRow.body).where(*where).order_by(PatientRow.id).limit(limit).offset(offset)
+            ).scalars()
+            items = [{k: b.get(k) for k in _SUMMARY} for b in bodies]
         return JSONResponse({"total": total, "items": items})
 
     return app

@@ -166,3 +166,20 @@ def test_grouped_appends_commit_every_entry_once_and_a_bad_entry_fails_alone(db:
     assert sorted(seqs) == list(range(1, 40))
     result = _verify(db)
     assert result.ok and result.entries == 39
+
+
+def test_group_commit_hands_the_lead_on_and_wakes_every_caller(db: Database) -> None:
+    # many callers in bursts: every append returns (none left asleep when a batch hands the lead on),
+    # each with its own sequence number, and the chain holds exactly one entry per call
+    from concurrent.futures import ThreadPoolExecutor
+
+    def burst(k: int) -> list[int]:
+        actor = audit.Actor(f"user{k}", "doctor")
+        return [audit.append(db, actor, "chart.read", detail={"k": k, "i": i}) for i in range(25)]
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        futures = [pool.submit(burst, k) for k in range(32)]
+        seqs = [seq for future in futures for seq in future.result(timeout=120)]
+    assert sorted(seqs) == list(range(1, 32 * 25 + 1))
+    result = _verify(db)
+    assert result.ok and result.entries == 32 * 25
