@@ -369,7 +369,10 @@ def refusal_fields(run_id: str, pre: PreCheck) -> dict[str, Any]:
         "answer": answer,
         "sentences": [],
         "evidence": [],
-        "confidence": Confidence(value=1.0, method="rule: harmful-request pattern (guardrails rules.toml)"),
+        # which path refused: a rules.toml rule (1.0) or the harm classifier (its probability)
+        "confidence": Confidence(
+            value=pre.refusal.probability or 1.0, method=f"guardrails safety: {pre.refusal.basis}"
+        ),
         "provenance": Provenance(path="specialist", engine=REFUSAL_ENGINE, fallback=Fallback.refused),
         "status": Status.refused,
         "warnings": warnings,

@@ -64,7 +64,7 @@ class Guardrails:
                     check=Check.safety,
                     code=f"harmful_{refusal.code}",
                     action=Action.refused,
-                    detail=refusal.code,
+                    detail=f"{refusal.code}: {refusal.basis}",  # rule harm_others#2 / classifier p=0.93
                 )
             )
         if found >= injection.THRESHOLD:
