@@ -96,6 +96,11 @@ class PayloadTooLarge(MedFusionError):
     status_code = 413
 
 
+class UnsupportedMediaType(MedFusionError):
+    code = "unsupported_media_type"
+    status_code = 415
+
+
 class AuditChainBroken(MedFusionError):
     code = "audit_chain_broken"
     status_code = 409

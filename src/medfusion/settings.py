@@ -89,7 +89,20 @@ class Settings(BaseSettings):
         default=None, description="Token signing key; generated once under data_dir when unset."
     )
     token_ttl_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    account_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="How long a worker process trusts an account's standing it read (role, active, token "
+        "version) before reading it again; a change made in the same process applies at once. "
+        "0: read it on every request.",
+    )
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    kb_upload_max_bytes: int = Field(
+        default=200 * 1024 * 1024,
+        ge=1024,
+        description="Largest knowledge-base document (guideline PDFs); upload routes' body limit follows.",
+    )
     login_max_failures: int = Field(default=5, ge=1, description="Consecutive failures before lockout.")
     login_lockout_minutes: int = Field(default=15, ge=1)
     timezone: str = "Asia/Shanghai"

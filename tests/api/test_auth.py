@@ -150,3 +150,38 @@ def test_no_password_hashing_per_request(
     monkeypatch.setattr(PasswordHasher, "hash", refuse)
     for _ in range(3):
         assert client.get("/api/patients", headers=headers, params={"limit": 5}).status_code == 200
+
+
+def test_a_change_made_outside_this_process_applies_within_the_account_cache_time(
+    client: TestClient, auth: Auth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # another worker process (here: plain sqlite3, which this process's hooks cannot see) disables the
+    # account: this process keeps the standing it read for at most account_cache_seconds, then reads again
+    import sqlite3
+
+    from medfusion.store import tokens
+
+    headers = auth("doctor")
+    assert client.get("/api/auth/me", headers=headers).status_code == 200
+    path = get_settings().resolved_database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as other:
+        other.execute("UPDATE users SET active = 0 WHERE username = 'doctor'")
+    assert client.get("/api/auth/me", headers=headers).status_code == 200  # within the cache time
+    start = tokens._clock()
+    monkeypatch.setattr(tokens, "_clock", lambda: start + get_settings().account_cache_seconds)
+    response = client.get("/api/auth/me", headers=headers)
+    assert response.status_code == 401
+
+
+def test_with_no_account_cache_every_request_reads_the_account(
+    client: TestClient, auth: Auth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    monkeypatch.setattr(get_settings(), "account_cache_seconds", 0.0)
+    headers = auth("doctor")
+    assert client.get("/api/auth/me", headers=headers).status_code == 200
+    path = get_settings().resolved_database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as other:
+        other.execute("UPDATE users SET active = 0 WHERE username = 'doctor'")
+    assert client.get("/api/auth/me", headers=headers).status_code == 401

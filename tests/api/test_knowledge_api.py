@@ -93,3 +93,20 @@ def test_upload_embeds_and_search_filters_by_source(packed_client: PackedClient)
     assert pack and all(h["source"].startswith("pack:starter-diseases") for h in pack)
     bad = packed_client.client.get("/api/kb/search", headers=nurse, params={"q": "高血压", "source": "mine"})
     assert bad.status_code == 422
+
+
+def test_an_api_upload_with_a_long_or_bare_dot_name_is_stored_or_refused_never_a_500(
+    client: TestClient, auth: Auth
+) -> None:
+    admin = auth("admin")
+    body = "# 高血压\n## 随访\n血压控制不佳者每2周随访一次。".encode()
+    name = "国家基层高血压防治管理指南" * 12 + ".md"  # 465 bytes: over the file system's 255
+    created = client.post(
+        "/api/kb/documents", headers=admin, files={"file": (name, body)}, data={"embed": "false"}
+    )
+    assert created.status_code == 201, created.text
+    source = created.json()["source"]
+    assert source.startswith("upload:国家基层") and source.endswith(".md") and len(source.encode()) < 255
+    for bare in (".", ".."):
+        refused = client.post("/api/kb/documents", headers=admin, files={"file": (bare, body)})
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "file_missing", bare

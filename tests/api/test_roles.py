@@ -13,6 +13,7 @@ Auth = Callable[[str], dict[str, str]]
 MATRIX = {
     "doctor": (200, 200, 200, 403, 403),
     "nurse": (200, 200, 200, 403, 403),
+    "pharmacist": (200, 200, 403, 403, 403),  # reads medication lists, never writes a chart
     "manager": (200, 403, 403, 403, 403),
     "public_health": (200, 200, 403, 403, 403),
     "auditor": (403, 403, 403, 200, 403),

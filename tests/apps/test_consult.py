@@ -41,6 +41,13 @@ def test_negated_findings_are_absent(packed_db: Database) -> None:
     assert {"皮疹", "腹泻"} <= set(found.absent) and not set(found.present) & set(found.absent)
 
 
+def test_meiyou_negates_and_a_later_you_affirms(packed_db: Database) -> None:
+    # 没有 is a cue, not the affirming 有 that opens a new clause (found by the consult page's review)
+    found = findings.parse(Graph(packed_db), "发热两天，没有咳嗽，有呕吐")
+    assert "咳嗽" in found.absent and "咳嗽" not in found.present
+    assert {"发热", "呕吐"} <= set(found.present)
+
+
 def test_lay_words_and_containment_reach_graph_symptoms(packed_db: Database) -> None:
     found = findings.from_terms(Graph(packed_db), ["发烧", "拉肚子", "鼻涕"], ["揉眼睛"])
     assert found.present == ["发热", "腹泻", "流涕"] and found.absent == ["眼痒"]

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.e2e
 def test_demo_server_serves_secured_chinese_records_and_logs_no_pii(server: dict[str, Any]) -> None:
     base, creds = server["base"], server["credentials"]
     assert set(creds) == {
-        f"demo_{r}" for r in ("doctor", "nurse", "manager", "public_health", "patient", "auditor", "admin")
+        f"demo_{r}"
+        for r in ("doctor", "nurse", "pharmacist", "manager", "public_health", "patient", "auditor", "admin")
     }
     assert creds["demo_doctor"] in server["seed_output"]
     with httpx.Client(base_url=base, timeout=10) as client:

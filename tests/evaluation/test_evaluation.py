@@ -232,8 +232,9 @@ def test_api_starts_a_run_and_serves_its_report(client: Any, auth: Any) -> None:
     listing = client.get("/evaluations")
     assert listing.status_code == 200 and f"/evaluations/{run_id}" in listing.text and "deid" in listing.text
     assert "验证中心报告" in client.get(f"/evaluations/{run_id}").text
-    # and started from the page: landed suites only in its form; the run appears in the list
-    assert 'value="deid"' in listing.text and 'value="qc"' not in listing.text
+    # and started from the page: only pairs that can run now are offered; the run appears in the list
+    assert 'value="deid:deid"' in listing.text and 'value="deid:deid" disabled' not in listing.text
+    assert 'value="qc:deid" disabled' in listing.text
     started = client.post(
         "/evaluations",
         data={"suite": "deid", "target": "deid", "limit": "2", "seed": "1"},

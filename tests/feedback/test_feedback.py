@@ -171,3 +171,42 @@ def test_cli_feedback(packed_db: Database, tmp_path: Path, capsys: pytest.Captur
     assert code == 0 and run_id in out
     code, out, _ = run(["feedback", "export", "--format", "sft", "--out", str(tmp_path / "s.jsonl")], capsys)
     assert code == 0 and "0 sft rows" in out
+
+
+def test_two_submits_racing_on_one_draft_record_one_review_on_either_database(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A double click sends the same review twice at once: the run row is locked while the first is
+    recorded (SQLite serialises writers anyway; PostgreSQL needs the row lock), so the second sees it."""
+    import threading
+    import time
+    from typing import Any
+
+    from sqlalchemy import func
+
+    from medfusion.feedback import prior as feedback_prior
+
+    run_id = _ask(db, tmp_path)
+    real = feedback_prior.record
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.5)  # widens the window between the status check and the commit
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(feedback_prior, "record", slow)
+    records: list[bool] = []
+
+    def submit() -> None:
+        request = FeedbackRequest(run_id=run_id, action=Action.accept)
+        records.append(FeedbackService(db, DOCTOR).record(request).replayed)
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with db.session() as session:
+        rows = session.scalar(
+            select(func.count()).select_from(FeedbackRow).where(FeedbackRow.run_id == run_id)
+        )
+    assert rows == 1 and sorted(records) == [False, True]

@@ -112,6 +112,7 @@ def stored_run(db: Database, principal: Principal, run_id: str) -> StoredRun:
 class PendingRun(RunHeader):
     question: str
     answer: str
+    draft: DraftOutput  # the whole output: evidence, sentences with citations, warnings, provenance
 
 
 def pending_runs(db: Database, principal: Principal, limit: int = 50) -> list[PendingRun]:
@@ -136,11 +137,8 @@ def pending_runs(db: Database, principal: Principal, limit: int = 50) -> list[Pe
             audit.Outcome.success,
             detail={"returned": len(rows), "surface": "web"},
         )
+        drafts = [DraftOutput.model_validate(r.result) for r in rows]
         return [
-            PendingRun(
-                **RunHeader.fields_of(r),
-                question=r.question,
-                answer=DraftOutput.model_validate(r.result).answer,
-            )
-            for r in rows
+            PendingRun(**RunHeader.fields_of(r), question=r.question, answer=d.answer, draft=d)
+            for r, d in zip(rows, drafts, strict=True)
         ]

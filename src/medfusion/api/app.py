@@ -32,7 +32,7 @@ from medfusion.settings import Settings, get_settings
 from medfusion.store.database import Database, get_database
 from medfusion.store.event_dispatch import subscribers
 from medfusion.store.event_relays import RelayThread, make_relay
-from medfusion.web import pages
+from medfusion.web import admin_pages, knowledge_pages, oversight_pages, pages, pharmacy_pages
 
 DESCRIPTION = """
 MedFusion 通专融合医疗AI平台 API. 除 `/health` 外所有接口都需要 Bearer 令牌（`POST /api/auth/token`）。
@@ -93,7 +93,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     apps = [spec.router for spec in installed if spec.router is not None]
     app_pages = [spec.pages for spec in installed if spec.pages is not None]
-    for router in (*platform, *apps, *app_pages, pages.router):
+    web = (
+        pages.router,
+        knowledge_pages.router,
+        admin_pages.router,
+        oversight_pages.router,
+        pharmacy_pages.router,
+    )
+    for router in (*platform, *apps, *app_pages, *web):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(pages.__file__).with_name("static")), name="static")
 
@@ -103,6 +110,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status="ok", version=__version__, database=db.dialect, schema_revision=db.current_revision()
         )
 
-    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
+    # document uploads (guideline PDFs) may be larger than any other request: their routes alone get the
+    # upload limit plus room for the multipart envelope
+    uploads = max(settings.max_request_bytes, settings.kb_upload_max_bytes + 1024 * 1024)
+    upload_routes = {path: uploads for path in ("/api/kb/documents", knowledge_pages.UPLOAD_PATH)}
+    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes, routes=upload_routes)
     app.add_middleware(AccessLog)
     return app

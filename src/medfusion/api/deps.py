@@ -59,6 +59,9 @@ class ApiProviders:
     def principal(self, token: str | None) -> Principal:
         return tokens.principal_from_token(self.db, self.settings, token)
 
+    def cached_principal(self, token: str | None) -> Principal | None:
+        return tokens.cached_principal(self.db, self.settings, token)
+
     def _packs(self) -> None:
         packs.ensure_shipped(self.db)
 

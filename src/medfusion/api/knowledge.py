@@ -3,6 +3,7 @@ documents and list packs (``knowledge:manage``, audited)."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from medfusion.api.deps import DB, CurrentPrincipal, Knowledge, KnowledgeGraph, requires
 from medfusion.errors import NotFound
-from medfusion.knowledge import packs
+from medfusion.knowledge import packs, uploads
 from medfusion.knowledge.answers import Answer, Answerer, PatientContext
 from medfusion.knowledge.base import IngestResult, SearchFilters
 from medfusion.knowledge.documents import Authority, DocType, DocumentMeta, Hit
@@ -80,10 +81,11 @@ def upload(
     """Re-uploading the same file name updates that document (or leaves it unchanged). The document's chunks
     are embedded before the response (``embedded`` says how many); with ``embed=false`` they are searchable
     by their sparse channels until ``medfusion kb embed`` runs."""
-    name = Path(file.filename or "upload.txt").name
+    name = uploads.fit_name(file.filename or "upload.txt")  # fits the disk; the reader checks the type
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / name
-        path.write_bytes(file.file.read())
+        with path.open("wb") as out:  # from the request's spool in 1 MiB pieces, never whole in memory
+            shutil.copyfileobj(file.file, out, 1024 * 1024)
         meta = DocumentMeta(
             source=f"upload:{name}",
             title=path.stem,

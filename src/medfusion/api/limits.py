@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,41 +21,51 @@ class _TooLarge(Exception):
     pass
 
 
-def _reject(limit: int) -> list[Message]:
-    body = json.dumps(
-        {
-            "error": {
-                "code": "payload_too_large",
-                "message": f"请求体超过 {limit} 字节 request body too large",
-                "details": {"limit_bytes": limit},
-            }
-        },
-        ensure_ascii=False,
-    ).encode()
+def _reject(limit: int, page: bool = False) -> list[Message]:
+    """The error envelope; a browser's form post (it asks for HTML) gets the same message as a small page."""
+    message = f"请求体超过 {limit:,} 字节 request body too large"
+    if page:
+        body = (
+            '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>请求过大</title>'
+            '<link rel="stylesheet" href="/static/web.css"></head><body><main class="page">'
+            '<div class="alert alert-danger" role="alert" data-code="payload_too_large">'
+            f"{html.escape(message)}（错误代码 payload_too_large）</div>"
+            '<p><a href="/">返回首页</a></p></main></body></html>'
+        ).encode()
+        kind = b"text/html; charset=utf-8"
+    else:
+        envelope = {"code": "payload_too_large", "message": message, "details": {"limit_bytes": limit}}
+        body = json.dumps({"error": envelope}, ensure_ascii=False).encode()
+        kind = b"application/json"
     return [
         {
             "type": "http.response.start",
             "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())],
         },
         {"type": "http.response.body", "body": body},
     ]
 
 
 class BodySizeLimit:
-    """Refuse bodies over ``limit`` bytes — by Content-Length up front, or while streaming without one."""
+    """Refuse bodies over ``limit`` bytes — by Content-Length up front, or while streaming without one.
+    ``routes`` raises the limit for named paths (the document uploads: ``MEDFUSION_KB_UPLOAD_MAX_BYTES``)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, routes: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.routes = dict(routes or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            for message in _reject(self.limit):
+        limit = self.routes.get(scope.get("path", ""), self.limit)
+        headers = dict(scope.get("headers") or [])
+        page = b"text/html" in headers.get(b"accept", b"")
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            for message in _reject(limit, page):
                 await send(message)
             return
         seen = 0
@@ -64,7 +76,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     raise _TooLarge
             return message
 
@@ -78,7 +90,7 @@ class BodySizeLimit:
             await self.app(scope, counted, tracked)
         except _TooLarge:
             if not started:
-                for message in _reject(self.limit):
+                for message in _reject(limit, page):
                     await send(message)
 
 

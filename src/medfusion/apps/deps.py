@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
 
 from medfusion.graph import Graph
@@ -19,6 +20,7 @@ from medfusion.llm import GeneralModel
 from medfusion.settings import Settings
 from medfusion.store.access import Permission, Principal
 from medfusion.store.database import Database
+from medfusion.store.tokens import refuse_pending_password
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
@@ -28,6 +30,9 @@ class Providers(Protocol):
     db: Database
 
     def principal(self, token: str | None) -> Principal: ...
+
+    def cached_principal(self, token: str | None) -> Principal | None:
+        """The principal without I/O when this process has just read its account, else ``None``."""
 
     def knowledge(self) -> KnowledgeBase: ...
 
@@ -63,8 +68,25 @@ async def _settings(request: Request) -> Settings:
     return settings(request)
 
 
-def principal(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
-    return providers(request).principal(token)
+# what a principal holding a temporary password may call: who am I, and choosing its own password
+PASSWORD_CHANGE_ROUTES = frozenset({"/api/auth/me", "/api/users/me/password"})
+
+
+async def principal(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
+    """Who holds the bearer token; one still holding a temporary password is refused everything else.
+
+    A token seen before whose account's standing this process has just read costs no I/O, so it is
+    answered on the event loop; only the read of the account (and a refusal's audit entry) takes the
+    thread-pool hop (store.tokens, issue 15 part 7)."""
+    given = providers(request)
+    who = given.cached_principal(token)
+    if who is None:
+        who = await run_in_threadpool(given.principal, token)
+    if who.must_change_password and request.url.path not in PASSWORD_CHANGE_ROUTES:
+        route = request.scope.get("route")
+        action = f"api:{request.method} {getattr(route, 'path', request.url.path)}"
+        await run_in_threadpool(refuse_pending_password, given.db, who, action)
+    return who
 
 
 def knowledge(request: Request) -> KnowledgeBase:

@@ -33,7 +33,7 @@ from medfusion.apps import registry
 from medfusion.apps.deps import database, settings
 from medfusion.apps.spec import NavLink
 from medfusion.errors import AuthenticationFailed, MedFusionError
-from medfusion.record.clinical_time import display_zone
+from medfusion.record.clinical_time import display_zone, format_local
 from medfusion.store.access import ROLE_LABELS, Principal, Role
 from medfusion.store.tokens import principal_from_token
 
@@ -47,12 +47,15 @@ _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typograp
 
 
 def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """``value`` (stored in UTC) in the display zone, with the zone's abbreviation (e.g. CST)."""
-    if value is None:
-        return ""
+    """``value`` (stored in UTC) in the display zone, with the zone's abbreviation (e.g. CST) — the same
+    formatting as the CLI's (:func:`medfusion.record.clinical_time.format_local`)."""
+    return format_local(value, fmt)
+
+
+def zone_label() -> str:
+    """The display zone as the chrome names it: abbreviation now and key (e.g. ``CST Asia/Shanghai``)."""
     zone = display_zone()
-    shown = value.astimezone(zone)
-    return f"{shown.strftime(fmt)} {shown.tzname() or zone.key}"
+    return f"{datetime.now(zone).tzname() or zone.key} {zone.key}"
 
 
 def render_markdown(text: str | None) -> Markup:
@@ -67,18 +70,27 @@ _environment = Environment(
 )
 _environment.filters["local"] = local_time
 _environment.filters["markdown"] = render_markdown
+_environment.globals["zone_label"] = zone_label
 templates = Jinja2Templates(env=_environment)
 
 
+# the pages a session holding a temporary password may open: home (which sends it on) and choosing a new one
+PASSWORD_CHANGE_PAGES = frozenset({"/", "/account/password"})
+
+
 def signed_in(request: Request) -> Principal | None:
-    """Who holds this browser session, or ``None`` (no cookie, expired or disabled account)."""
+    """Who holds this browser session, or ``None`` (no cookie, expired or disabled account — or an account
+    still holding an administrator's temporary password, on any page but choosing its own)."""
     raw = request.cookies.get(COOKIE)
     if not raw:
         return None
     try:
-        return principal_from_token(database(request), settings(request), raw)
+        who = principal_from_token(database(request), settings(request), raw)
     except AuthenticationFailed:
         return None
+    if who.must_change_password and request.url.path not in PASSWORD_CHANGE_PAGES:
+        return None
+    return who
 
 
 def safe_next(target: str | None) -> str:
@@ -95,7 +107,12 @@ def app_links(principal: Principal | None) -> list[NavLink]:
     """The installed apps' navigation links this principal may follow (``AppSpec.nav``)."""
     if principal is None:
         return []
-    return [link for spec in registry.apps() for link in spec.nav if principal.may(link.permission)]
+    return [
+        link
+        for spec in registry.apps()
+        for link in spec.nav
+        if link.permission is None or principal.may(link.permission)
+    ]
 
 
 def render(

@@ -42,6 +42,9 @@ class EvalTarget(BaseModel):
     description: str = Field(min_length=2)
     build: TargetBuilder
     needs_model: bool = False  # refuse to build without a configured general model
+    # the item kinds it answers (evaluation.targets.Target.tasks), so the validation center offers only the
+    # suites it can run without building it; empty: not declared (offered, and a run says what it skipped)
+    tasks: frozenset[str] = frozenset()
 
 
 class WriteBack(BaseModel):
@@ -53,13 +56,14 @@ class WriteBack(BaseModel):
 
 
 class NavLink(BaseModel):
-    """A link in the web navigation, shown to roles holding ``permission``."""
+    """A link in the web navigation, shown to roles holding ``permission`` (``None``: to every signed-in
+    user, for a page whose route needs no permission beyond signing in, such as ``/ask``)."""
 
     model_config = ConfigDict(frozen=True)
 
     title: str = Field(min_length=1, max_length=20)
     path: str = Field(pattern=r"^/[a-z0-9/_-]*$")
-    permission: Permission
+    permission: Permission | None
 
 
 class Example(BaseModel):

@@ -62,6 +62,12 @@ def check(name: str) -> None:
         )
 
 
+def needs_model(name: str) -> bool:
+    """Whether target ``name`` cannot be built without a configured general model."""
+    from_app = app_registry.eval_targets().get(name)
+    return name == "llm" or (from_app is not None and from_app[1].needs_model)
+
+
 def _database(url: str | None) -> Database:
     return get_database() if url in {None, get_settings().resolved_database_url} else Database(str(url))
 
@@ -74,8 +80,7 @@ def build(name: str, database_url: str | None = None) -> Target:
         return _OFFLINE[name]()
     general = get_general_model(get_settings())
     from_app = app_registry.eval_targets().get(name)
-    needs_model = name == "llm" or (from_app is not None and from_app[1].needs_model)
-    if needs_model and not general.available:
+    if needs_model(name) and not general.available:
         raise InvalidInput.for_field(
             "target", "未配置通用大模型 no model configured (MEDFUSION_LLM_*)", code="no_model"
         )

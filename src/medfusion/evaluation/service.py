@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from medfusion.errors import InvalidInput, MedFusionError, NotFound
 from medfusion.evaluation import runner
+from medfusion.evaluation.availability import refuse_unrunnable
 from medfusion.evaluation.registry import build, check, models_of
 from medfusion.evaluation.suites import SUITES
 from medfusion.jobs.checkpoint import atomic_write_bytes
@@ -39,6 +41,8 @@ class EvalRunStatus(BaseModel):
     suite: str
     target: str
     state: Literal["running", "done", "failed"]
+    started_at: datetime | None = None  # UTC; runs started before issue 16 have none
+    user: str | None = None  # who started it
     error: str | None = None
     grade: str | None = None
     progress: dict[str, Any] | None = None  # while running: the dataset being answered, items done / total
@@ -69,9 +73,11 @@ def _write_status(folder: Path, **meta: Any) -> None:
     atomic_write_bytes(folder / "status.json", json.dumps(meta, ensure_ascii=False).encode("utf-8"))
 
 
-def _work(folder: Path, request: EvalRunRequest, run_id: str) -> None:
+def _work(folder: Path, request: EvalRunRequest, run_id: str, started: dict[str, str]) -> None:
     def state(name: str, **extra: Any) -> None:
-        _write_status(folder, id=run_id, suite=request.suite, target=request.target, state=name, **extra)
+        _write_status(
+            folder, id=run_id, suite=request.suite, target=request.target, state=name, **started, **extra
+        )
 
     def progress(dataset: str, done: int, total: int) -> None:
         state("running", progress={"dataset": dataset, "done": done, "total": total})
@@ -107,11 +113,13 @@ def start_run(db: Database, principal: Principal, request: EvalRunRequest) -> Ev
             "suite", f"无法运行评测集 {request.suite}: {reason}", code="suite_not_runnable"
         )
     check(request.target)
+    refuse_unrunnable(request.suite, request.target)
     run_id = uuid.uuid4().hex
     folder = _root() / run_id
     folder.mkdir()
-    _write_status(folder, id=run_id, suite=request.suite, target=request.target, state="running")
-    threading.Thread(target=_work, args=(folder, request, run_id), daemon=True).start()
+    started = {"started_at": datetime.now(UTC).isoformat(), "user": principal.username}
+    _write_status(folder, id=run_id, suite=request.suite, target=request.target, state="running", **started)
+    threading.Thread(target=_work, args=(folder, request, run_id, started), daemon=True).start()
     _audit(db, principal, "eval.start", run_id)
     return _status(folder)
 

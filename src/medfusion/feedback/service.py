@@ -66,6 +66,7 @@ class FeedbackRecord(BaseModel):
     status: str  # the run's status after this act
     passages: int  # passages whose retrieval weight changed
     note_id: str | None = None  # the chart note a confirmed draft became (apps with write_back)
+    replayed: bool = False  # the same act by the same reviewer again (a double submit): nothing written twice
 
 
 class FeedbackEntry(BaseModel):
@@ -97,6 +98,11 @@ def write_back_title(agent: str) -> str | None:
     return spec.write_back.title if spec and spec.write_back else None
 
 
+def write_back_note_id(patient_id: str | None, agent: str, run_id: str) -> str:
+    """The chart note a confirmed run becomes (a FHIR id; a second confirmation replaces the first)."""
+    return f"{patient_id}-{agent.replace('_', '-')}-{run_id[:8]}"
+
+
 class FeedbackService:
     def __init__(self, db: Database, principal: Principal) -> None:
         self.db = db
@@ -113,7 +119,9 @@ class FeedbackService:
         self._require(Permission.draft_review)
         now = datetime.now(UTC)
         with self.db.session() as session:
-            run = session.get(AgentRunRow, request.run_id)
+            # locked until this review commits: a second submit racing it (a double click) waits, then sees
+            # it (``_same_act``) — PostgreSQL needs the row lock; SQLite's BEGIN IMMEDIATE already serialises
+            run = session.get(AgentRunRow, request.run_id, with_for_update=True)
             if run is None:
                 raise NotFound(f"没有这次草稿记录 no run {request.run_id}")
             if run.patient_id:
@@ -122,6 +130,9 @@ class FeedbackService:
                 raise InvalidInput.for_field(
                     "run_id", "拒答的请求没有可审核的草稿 a refused request has no draft"
                 )
+            repeated = self._same_act(session, run, request)
+            if repeated is not None:
+                return repeated
             draft = DraftOutput.model_validate(run.result)
             passages = cited_passages(draft)
             row = FeedbackRow(
@@ -166,6 +177,50 @@ class FeedbackService:
                 note_id=note_id,
             )
 
+    def _same_act(
+        self, session: Session, run: AgentRunRow, request: FeedbackRequest
+    ) -> FeedbackRecord | None:
+        """A second submit of the act this reviewer just recorded (a double click, a resent form) gets the
+        first one's record back instead of a second feedback row, a second retrieval re-weighting and a
+        second write-back. Inside the write transaction (``BEGIN IMMEDIATE``), so two racing submits are
+        serialised and the second sees the first. A different act (another reviewer, another action or
+        text) is a new review and is recorded. The run row is locked (``record``), so on PostgreSQL too the
+        second of two racing submits reads the first one's row."""
+        if run.status != STATUS[request.action]:
+            return None
+        last = session.scalars(
+            select(FeedbackRow).where(FeedbackRow.run_id == run.id).order_by(FeedbackRow.id.desc()).limit(1)
+        ).first()
+        if last is None or (last.username, last.action, last.edited, last.reason) != (
+            self.principal.username,
+            request.action.value,
+            request.edited,
+            request.reason,
+        ):
+            return None
+        title = write_back_title(run.agent)
+        written = bool(title and run.patient_id and request.action is not Action.reject)
+        audit.record(
+            session,
+            self.principal.actor,
+            "feedback.duplicate",
+            audit.Outcome.success,
+            patient_id=run.patient_id,
+            detail={"run_id": run.id, "feedback_id": last.id, "kind": run.agent},
+        )
+        return FeedbackRecord(
+            id=last.id,
+            at=last.at,
+            username=last.username,
+            run_id=run.id,
+            kind=run.agent,
+            action=request.action,
+            status=run.status,
+            passages=len(last.passages or []),
+            note_id=write_back_note_id(run.patient_id, run.agent, run.id) if written else None,
+            replayed=True,
+        )
+
     def _write_back(self, session: Session, run: AgentRunRow, title: str, text: str) -> str:
         """A confirmed draft of an app that declares ``write_back`` goes into the chart as a 会诊记录 — only
         once a clinician has accepted or edited it, authored by that clinician."""
@@ -176,7 +231,7 @@ class FeedbackService:
         )
         chart = repository.get_chart(run.patient_id)
         note = ClinicalNote(
-            id=f"{run.patient_id}-{run.agent.replace('_', '-')}-{run.id[:8]}",  # a FHIR id
+            id=write_back_note_id(run.patient_id, run.agent, run.id),
             note_type=NoteType.consultation_record,
             title=title,
             author=self.principal.username,

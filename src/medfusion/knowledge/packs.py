@@ -106,6 +106,9 @@ class PackInfo(BaseModel):
     documents: int
     triples: int
     status: str = "installed"  # installed | unchanged | upgraded
+    review_status: str = "needs_clinician_review"  # the manifest's: needs_clinician_review | … (per pack)
+    triples_accepted: int = 0  # triples a clinician has signed (review_status clinician_accepted)
+    description: str = ""
 
 
 class _Pack:
@@ -326,13 +329,20 @@ class _Installed(BaseModel):
     version: str
     licence: str
     installed_at: datetime
+    review_status: str = "needs_clinician_review"
+    description: str = ""
 
 
 def installed(db: Database) -> dict[str, _Installed]:
     with db.read_session() as session:
         return {
             row.name: _Installed(
-                name=row.name, version=row.version, licence=row.licence, installed_at=row.installed_at
+                name=row.name,
+                version=row.version,
+                licence=row.licence,
+                installed_at=row.installed_at,
+                review_status=str(row.manifest.get("review_status", "needs_clinician_review")),
+                description=str(row.manifest.get("description", "")),
             )
             for row in session.execute(select(KbPackRow)).scalars()
         }
@@ -408,6 +418,11 @@ def _info(db: Database, row: _Installed, status: str) -> PackInfo:
         triples = session.execute(
             select(func.count()).select_from(GraphRelationRow).where(GraphRelationRow.pack == row.name)
         ).scalar_one()
+        accepted = session.execute(
+            select(func.count())
+            .select_from(GraphRelationRow)
+            .where(GraphRelationRow.pack == row.name, GraphRelationRow.review_status == "clinician_accepted")
+        ).scalar_one()
     return PackInfo(
         name=row.name,
         version=row.version,
@@ -416,6 +431,9 @@ def _info(db: Database, row: _Installed, status: str) -> PackInfo:
         documents=documents,
         triples=triples,
         status=status,
+        review_status=row.review_status,
+        triples_accepted=accepted,
+        description=row.description,
     )
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from medfusion.errors import InvalidInput
 
-MAX_BYTES = 50 * 1024 * 1024
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".docx", ".pdf")
 
 
@@ -66,6 +65,13 @@ class _HtmlText(HTMLParser):
             self.parts.append(data)
 
 
+def max_bytes() -> int:
+    """The largest document read (``MEDFUSION_KB_UPLOAD_MAX_BYTES``, default 200 MB: guideline PDFs)."""
+    from medfusion.settings import get_settings
+
+    return get_settings().kb_upload_max_bytes
+
+
 def read_document(path: Path) -> tuple[str, str]:
     """(title, text). Headings in the text are Markdown ``#`` lines whatever the input format."""
     suffix = path.suffix.lower()
@@ -74,8 +80,8 @@ def read_document(path: Path) -> tuple[str, str]:
     size = path.stat().st_size
     if size == 0:
         raise DocumentError.for_field(str(path), "空文档 empty document")
-    if size > MAX_BYTES:
-        raise DocumentError.for_field(str(path), f"文档过大 over {MAX_BYTES // 1024 // 1024} MB")
+    if size > (limit := max_bytes()):
+        raise DocumentError.for_field(str(path), f"文档过大 over the limit of {limit:,} bytes")
     title = path.stem
     if suffix == ".pdf":
         text = _pdf(path)

@@ -26,6 +26,16 @@ def display_zone() -> ZoneInfo:
     return _zone(get_settings().timezone)
 
 
+def format_local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """``value`` (stored in UTC) in the display zone with the zone's abbreviation, e.g. ``2026-12-01 16:00
+    CST`` — the one way pages (the ``local`` filter), the CLI and exports show a time. Naive means UTC."""
+    if value is None:
+        return ""
+    zone = display_zone()
+    shown = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(zone)
+    return f"{shown.strftime(fmt)} {shown.tzname() or zone.key}"
+
+
 def aware(value: datetime, tz: ZoneInfo = SHANGHAI) -> datetime:
     return value.replace(tzinfo=tz) if value.tzinfo is None else value
 

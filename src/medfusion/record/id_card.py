@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from medfusion.record.clinical_time import today_local
+
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
 _SHAPE = re.compile(r"^\d{17}[\dX]$")
@@ -51,7 +53,8 @@ def parse_id_number(number: str, *, today: date | None = None) -> ResidentId:
         born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError as exc:
         raise IdNumberError("出生日期码无效 (invalid birth date code)") from exc
-    if born < date(1880, 1, 1) or born > (today or date.today()):
+    # today in Shanghai: a birth today there, while it is still yesterday in UTC, is valid
+    if born < date(1880, 1, 1) or born > (today or today_local()):
         raise IdNumberError("出生日期不在合理范围 (birth date out of range)")
     expected = check_character(value[:17])
     if value[17] != expected:

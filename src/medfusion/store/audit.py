@@ -374,21 +374,28 @@ def count(session: Session, q: AuditQuery) -> int:
     return int(found or 0)
 
 
-def matching(session: Session, q: AuditQuery, batch: int = 5000) -> Iterator[AuditEntry]:
-    """Every entry matching ``q``, oldest first, read in batches (exports of any size)."""
+def matching(
+    session: Session, q: AuditQuery, batch: int = 5000, upto: int | None = None
+) -> Iterator[AuditEntry]:
+    """Every entry matching ``q``, oldest first, read in batches (exports of any size); ``upto``: only
+    entries up to that sequence number (the log as it stood when an export was counted)."""
     last = 0
     while True:
-        rows = list(
-            session.execute(
-                _filtered(select(AuditRow), q).where(AuditRow.seq > last).order_by(AuditRow.seq).limit(batch)
-            ).scalars()
-        )
+        query = _filtered(select(AuditRow), q).where(AuditRow.seq > last)
+        if upto is not None:
+            query = query.where(AuditRow.seq <= upto)
+        rows = list(session.execute(query.order_by(AuditRow.seq).limit(batch)).scalars())
         if not rows:
             return
         for row in rows:
             yield _entry(row)
         last = rows[-1].seq
         session.expunge_all()
+
+
+def head_seq(session: Session) -> int:
+    """The newest entry's sequence number (0 for an empty log)."""
+    return int(session.execute(_READ_HEAD).one()[0])
 
 
 def action_names(session: Session) -> list[str]:

@@ -166,6 +166,12 @@ class UserRow(Base):
     patient_id: Mapped[str | None] = mapped_column(String(64), ForeignKey("patients.id", ondelete="SET NULL"))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # tokens carry the version they were issued under; raising it signs every session out (0015)
+    token_version: Mapped[int] = mapped_column(Integer, server_default=sql_text("0"))
+    # an administrator set a temporary password: nothing is allowed until the user sets their own (0015)
+    must_change_password: Mapped[bool] = mapped_column(server_default=sql_text("false"))
+    # failed sign-ins before this instant no longer count towards a lockout (an administrator's unlock, 0015)
+    unlocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AuditRow(Base):

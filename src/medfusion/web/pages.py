@@ -1,14 +1,15 @@
-"""Web pages: login, patient search, the patient chart, the audit log — each through the same services,
-permissions and audit as the API. The session is the API's own token in an HttpOnly, SameSite=Strict cookie,
-so the browser never sees it in script and other sites cannot ride on it."""
+"""Web pages: login, the role landings, patient search, the patient chart, drafts — each through the same
+services, permissions and audit as the API (the administration, audit-log / validation-center and
+pharmacist pages live in ``admin_pages``, ``oversight_pages`` and ``pharmacy_pages``).
+The session is the API's own token in an HttpOnly, SameSite=Strict cookie, so the browser never sees it
+in script and other sites cannot ride on it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -23,28 +24,23 @@ from medfusion.errors import (
     MedFusionError,
     PermissionDenied,
 )
-from medfusion.evaluation.registry import targets
-from medfusion.evaluation.service import EvalRunRequest, evaluation_report_html, evaluation_runs, start_run
-from medfusion.evaluation.suites import SUITES
-from medfusion.feedback.service import Action, FeedbackRequest, FeedbackService
+from medfusion.feedback.service import Action, FeedbackEntry, FeedbackRequest, FeedbackService
 from medfusion.privacy.service import tag_identifiers
-from medfusion.record.clinical_time import SHANGHAI, sort_time
-from medfusion.record.models import SEX_LABELS, EncounterClass, ObservationCategory, PatientChart
-from medfusion.store import audit
-from medfusion.store.access import Permission
-from medfusion.store.display import ShownChart, shown_chart
+from medfusion.record.models import SEX_LABELS
+from medfusion.store.access import Permission, Principal, Role
+from medfusion.store.display import shown_chart
 from medfusion.store.patient_service import PatientService
 from medfusion.store.patients import PatientFilters
-from medfusion.store.tokens import Credentials, require, sign_in
-from medfusion.web.vitals_chart import vitals_svg
+from medfusion.store.tokens import Credentials, sign_in
+from medfusion.web.chart_view import chart_actions, chart_view
+from medfusion.web.draft_review import SAFETY_SENTENCE, Confirmation, confirmation, draft_view
 
 router = APIRouter(include_in_schema=False)
-CLASS_LABELS = {
-    EncounterClass.outpatient: "门诊",
-    EncounterClass.inpatient: "住院",
-    EncounterClass.emergency: "急诊",
+# what a reviewer is told when a form lacks what its action needs
+FEEDBACK_HINTS = {
+    Action.edit: "保存修改需要填写修改后的草稿 the edited text is required",
+    Action.reject: "驳回需要填写原因 a rejection needs its reason",
 }
-FLAG_LABELS = {"H": "偏高 ↑", "L": "偏低 ↓", "HH": "危急高 ↑↑", "LL": "危急低 ↓↓", "A": "异常", "N": ""}
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -72,7 +68,13 @@ def login(
             message=error.message,
             username=username,
         )
-    response = RedirectResponse(safe_next(next), status_code=303)
+    # a temporary password (an administrator's reset) allows nothing but choosing a new one
+    target = (
+        "/account/password?" + urlencode({"next": safe_next(next)})
+        if token.must_change_password
+        else safe_next(next)
+    )
+    response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE,
         token.access_token,
@@ -92,13 +94,30 @@ def logout() -> Response:
     return response
 
 
+# Where each role lands: the page made for its work (issue 16). A patient lands on their own record.
+LANDING = {
+    Role.doctor: "/patients",
+    Role.nurse: "/patients",
+    Role.pharmacist: "/pharmacy",  # patient search with the medication review beside it
+    Role.manager: "/evaluations",
+    Role.public_health: "/patients",  # lists and charts de-identified by the display policy
+    Role.auditor: "/audit",
+    Role.admin: "/admin",
+}
+
+
 @router.get("/")
 def home(request: Request) -> Response:
     principal = signed_in(request)
     if principal is None:
         return to_login(request)
+    if principal.must_change_password:
+        return RedirectResponse("/account/password", status_code=303)
     if principal.confined() and principal.patient_id:
         return RedirectResponse(f"/patients/{principal.patient_id}", status_code=303)
+    landing = LANDING.get(Role(principal.role)) if principal.role in Role.__members__ else None
+    if landing is not None:
+        return RedirectResponse(landing, status_code=303)
     if principal.may(Permission.patient_search):
         return RedirectResponse("/patients", status_code=303)
     if principal.may(Permission.audit_read):
@@ -146,67 +165,6 @@ def patient_search(
     )
 
 
-MED_STATUS = {
-    "active": "在用",
-    "completed": "已完成",
-    "stopped": "已停用",
-    "on-hold": "暂停",
-    "cancelled": "已取消",
-}
-
-
-@dataclass
-class DiagnosisLine:
-    code: str
-    name: str
-    first: datetime | None
-    last: datetime | None
-    visits: int
-    primary: bool
-
-
-def diagnosis_summary(chart: PatientChart | ShownChart) -> list[DiagnosisLine]:
-    """One line per ICD-10 code (a problem list), most recently recorded first."""
-    lines: dict[str, DiagnosisLine] = {}
-    for c in chart.conditions:
-        line = lines.setdefault(c.code_label, DiagnosisLine(c.code_label, c.label, None, None, 0, False))
-        line.visits += 1
-        line.primary = line.primary or c.role.value == "primary"
-        if c.recorded_at:
-            line.first = c.recorded_at if line.first is None else min(line.first, c.recorded_at)
-            line.last = c.recorded_at if line.last is None else max(line.last, c.recorded_at)
-    floor = datetime.min.replace(tzinfo=SHANGHAI)
-    return sorted(lines.values(), key=lambda d: d.last or floor, reverse=True)
-
-
-def chart_view(chart: PatientChart | ShownChart) -> dict[str, Any]:
-    """Everything the chart page shows, newest first, with abnormal results marked."""
-    encounters = {e.id: e for e in chart.encounters}
-    labs = sorted(
-        (o for o in chart.observations if o.category is ObservationCategory.laboratory),
-        key=lambda o: sort_time(o.effective_at),
-        reverse=True,
-    )
-    vitals = [o for o in chart.observations if o.category is ObservationCategory.vital_signs]
-    return {
-        "chart": chart,
-        "patient": chart.patient,
-        "sex": SEX_LABELS[chart.patient.sex],
-        "encounters": sorted(chart.encounters, key=lambda e: sort_time(e.admitted_at), reverse=True),
-        "class_labels": CLASS_LABELS,
-        "diagnoses": diagnosis_summary(chart),
-        "encounter_of": encounters,
-        "med_status": MED_STATUS,
-        "labs": labs,
-        "abnormal_count": sum(o.is_abnormal for o in labs),
-        "flag_labels": FLAG_LABELS,
-        "vitals_svg": vitals_svg(vitals),
-        "latest_vitals": sorted(vitals, key=lambda o: sort_time(o.effective_at), reverse=True)[:9],
-        "medications": sorted(chart.medications, key=lambda m: sort_time(m.start), reverse=True),
-        "notes": sorted(chart.notes, key=lambda n: n.written_at, reverse=True),
-    }
-
-
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
 def patient_chart(
     request: Request,
@@ -233,116 +191,104 @@ def patient_chart(
     except MedFusionError as error:
         return error_page(request, principal, error)
     can_reveal = bool(shown.patient.masked) and principal.may(Permission.identifier_reveal)
-    return render(request, "chart.html", principal, can_reveal=can_reveal, **chart_view(shown))
+    return render(
+        request,
+        "chart.html",
+        principal,
+        can_reveal=can_reveal,
+        ai_actions=chart_actions(principal, patient_id),
+        **chart_view(shown),
+    )
 
 
-@router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, patient_id: Annotated[str | None, Query(max_length=64)] = None) -> Response:
-    principal = signed_in(request)
-    if principal is None:
-        return to_login(request)
-    db = get_db(request)
-    try:
-        require(db, principal, Permission.audit_read, "audit.read", "需要审计权限 audit:read required")
-    except PermissionDenied as error:
-        return error_page(request, principal, error)
-    with db.session() as session:
-        entries = audit.latest(session, patient_id=patient_id or None, limit=200)
-        audit.record(
-            session,
-            principal.actor,
-            "audit.read",
-            patient_id=patient_id or None,
-            detail={"count": len(entries), "surface": "web"},
-        )
-    return render(request, "audit.html", principal, entries=entries, patient_id=patient_id)
-
-
-_AGENT_LABELS = {"ask": "问答", "consult": "口袋主任医师", "mdt": "多学科会诊"}
-
-
-@router.get("/drafts", response_class=HTMLResponse)
-def drafts_page(request: Request) -> Response:
-    """Drafts waiting for a clinician: accept, edit or reject each (the feedback loop)."""
-    principal = signed_in(request)
-    if principal is None:
-        return to_login(request)
+def _drafts(
+    request: Request,
+    principal: Principal,
+    *,
+    notice: Confirmation | None = None,
+    missing: str | None = None,
+    problem: dict[str, Any] | None = None,
+    status: int = 200,
+) -> Response:
     try:
         runs = pending_runs(get_db(request), principal)
     except MedFusionError as error:
         return error_page(request, principal, error)
-    return render(request, "drafts.html", principal, runs=runs, labels=_AGENT_LABELS)
+    return render(
+        request,
+        "drafts.html",
+        principal,
+        status=status,
+        drafts=[draft_view(r) for r in runs],
+        notice=notice,
+        missing=missing,
+        problem=problem or {},
+        safety=SAFETY_SENTENCE,
+    )
+
+
+@router.get("/drafts", response_class=HTMLResponse)
+def drafts_page(
+    request: Request,
+    done: Annotated[str | None, Query(max_length=36)] = None,
+    action: Annotated[Action | None, Query()] = None,
+) -> Response:
+    """Drafts waiting for a clinician: accept, edit or reject each (the feedback loop). ``?done=<run id>``
+    (where a review redirects) adds what that review did and where the document went."""
+    principal = signed_in(request)
+    if principal is None:
+        return to_login(request)
+    notice = None
+    if done:
+        try:
+            entries = FeedbackService(get_db(request), principal).entries(run_id=done, limit=1)
+        except MedFusionError as error:
+            return error_page(request, principal, error)
+        notice = confirmation(entries[0], principal.username, action) if entries else None
+    return _drafts(request, principal, notice=notice, missing=done if done and notice is None else None)
+
+
+def _same_review(entry: FeedbackEntry, principal: Principal, feedback: FeedbackRequest) -> bool:
+    mine = (principal.username, feedback.action, feedback.edited, feedback.reason)
+    return (entry.username, entry.action, entry.edited, entry.reason) == mine
 
 
 @router.post("/drafts/{run_id}")
 def review_draft(
     request: Request,
-    run_id: str,
+    run_id: Annotated[str, Path(max_length=36)],
     action: Annotated[Action, Form()],
     edited: Annotated[str | None, Form(max_length=20_000)] = None,
     reason: Annotated[str | None, Form(max_length=2_000)] = None,
 ) -> Response:
+    """Accept, edit or reject; then back to the list with a confirmation. A resent form (double submit) gets
+    the same confirmation and records nothing twice (``FeedbackService`` returns the first act); a draft
+    someone else reviewed meanwhile is not reviewed again from this page — the page says who did what. A
+    session that expired mid-form goes to sign-in and back to the draft; the page's script keeps the typed
+    text in sessionStorage and puts it back."""
     principal = signed_in(request)
     if principal is None:
-        return to_login(request)
+        return RedirectResponse(f"/login?next={quote(f'/drafts#run-{run_id}')}", status_code=303)
     try:
         feedback = FeedbackRequest(run_id=run_id, action=action, edited=edited or None, reason=reason or None)
-        FeedbackService(get_db(request), principal).record(feedback)
     except ValidationError as error:
         message = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
-        return error_page(request, principal, InvalidInput.for_field("feedback", message))
+        problem = {
+            "run_id": run_id,
+            "error": InvalidInput.for_field("feedback", FEEDBACK_HINTS.get(action, message)),
+            "action": action.value,
+            "edited": edited,
+            "reason": reason,
+        }
+        return _drafts(request, principal, problem=problem, status=422)
+    service = FeedbackService(get_db(request), principal)
+    try:
+        previous = service.entries(run_id=run_id, limit=1)
+        if previous and not _same_review(previous[0], principal, feedback):
+            query = urlencode({"done": run_id, "action": previous[0].action.value})
+            return RedirectResponse(f"/drafts?{query}#done", status_code=303)
+        service.record(feedback)
     except MedFusionError as error:
         return error_page(request, principal, error)
-    return RedirectResponse("/drafts", status_code=303)
-
-
-@router.get("/evaluations", response_class=HTMLResponse)
-def evaluations_page(request: Request) -> Response:
-    """Validation runs (managers, admins): state and grade, each linking to its report."""
-    principal = signed_in(request)
-    if principal is None:
-        return to_login(request)
-    db = get_db(request)
-    try:
-        require(db, principal, Permission.evaluation_run, "eval.list", "评测需要 evaluation:run 权限")
-    except PermissionDenied as error:
-        return error_page(request, principal, error)
-    landed = [name for name, suite in SUITES.items() if suite.landed]
-    return render(
-        request, "evaluations.html", principal, runs=evaluation_runs(), suites=landed, targets=targets()
-    )
-
-
-@router.post("/evaluations")
-def start_evaluation(
-    request: Request,
-    suite: Annotated[str, Form(max_length=40)],
-    target: Annotated[str, Form(max_length=40)],
-    limit: Annotated[int, Form(ge=1, le=100_000)] = 100,
-    seed: Annotated[int, Form(ge=0, le=2**31)] = 0,
-) -> Response:
-    """Start a run from the page; it goes on in the background and appears in the list as 运行中."""
-    principal = signed_in(request)
-    if principal is None:
-        return to_login(request)
-    try:
-        start_run(
-            get_db(request), principal, EvalRunRequest(suite=suite, target=target, limit=limit, seed=seed)
-        )
-    except MedFusionError as error:
-        return error_page(request, principal, error)
-    return RedirectResponse("/evaluations", status_code=303)
-
-
-@router.get("/evaluations/{run_id}", response_class=HTMLResponse)
-def evaluation_report(request: Request, run_id: str) -> Response:
-    principal = signed_in(request)
-    if principal is None:
-        return to_login(request)
-    db = get_db(request)
-    try:
-        require(db, principal, Permission.evaluation_run, "eval.report", "评测需要 evaluation:run 权限")
-        page = evaluation_report_html(run_id)
-    except MedFusionError as error:
-        return error_page(request, principal, error)
-    return HTMLResponse(page)
+    query = urlencode({"done": run_id, "action": action.value})
+    return RedirectResponse(f"/drafts?{query}#done", status_code=303)

@@ -4,9 +4,9 @@ It lives among the apps, not in ``agents``, because it is a scenario like consul
 same fusion pipeline, is stored and reviewed like them, and plugs in through the same ``AppSpec``
 (router, command, evaluation target, examples), so the one contract test covers it too."""
 
-from medfusion.apps.ask import api, cli, evaluation
+from medfusion.apps.ask import api, cli, evaluation, pages
 from medfusion.apps.ask.models import AskResult
-from medfusion.apps.spec import AppSpec, Example
+from medfusion.apps.spec import AppSpec, Example, NavLink
 
 APP = AppSpec(
     name="ask",
@@ -29,4 +29,7 @@ APP = AppSpec(
     ),
     cli=cli.ask,
     eval_targets=evaluation.TARGETS,
+    pages=pages.router,
+    # POST /api/ask needs no permission beyond signing in (a patient may name only themselves)
+    nav=(NavLink(title="智能问答", path="/ask", permission=None),),
 )

@@ -51,5 +51,6 @@ TARGETS = (
         name="ask",
         description="统一问答流水线（护栏+检索+图谱+模型）the ask pipeline",
         build=lambda db, general: AskTarget(db, general, KnowledgeBase(db)),
+        tasks=AskTarget.tasks,
     ),
 )

@@ -1,8 +1,8 @@
 """口袋主任医师 — the pocket chief physician: differential diagnosis, checks, treatment and drug ideas."""
 
-from medfusion.apps.consult import api, cli, evaluation
+from medfusion.apps.consult import api, cli, evaluation, pages
 from medfusion.apps.consult.models import ConsultResult
-from medfusion.apps.spec import AppSpec, Example
+from medfusion.apps.spec import AppSpec, Example, NavLink
 from medfusion.store.access import Permission
 
 APP = AppSpec(
@@ -26,5 +26,7 @@ APP = AppSpec(
     ),
     cli=cli.consult,
     eval_targets=evaluation.TARGETS,
+    pages=pages.router,
+    nav=(NavLink(title="会诊", path="/consult", permission=Permission.draft_review),),
     permissions=(Permission.draft_review,),
 )

@@ -91,10 +91,12 @@ TARGETS = (
         name="consult",
         description="口袋主任医师鉴别诊断 pocket chief physician differential",
         build=lambda db, general: ConsultTarget(Graph(db)),
+        tasks=ConsultTarget.tasks,
     ),
     EvalTarget(
         name="findings",
         description="对话症状与阴阳性抽取 symptom findings from dialogue",
         build=lambda db, general: FindingsTarget(Graph(db)),
+        tasks=FindingsTarget.tasks,
     ),
 )

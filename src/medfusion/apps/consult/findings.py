@@ -15,7 +15,8 @@ from medfusion.graph import Graph
 from medfusion.graph.model import EntityType
 
 _NEGATION = re.compile(r"(无|否认|未|没有|不伴|未见|并无|不)")
-_BREAK = re.compile(r"[，。；;,.!?！？\n]|但|伴有|出现|有")
+# 有 opens a new (affirmed) clause, except inside the cue 没有 itself
+_BREAK = re.compile(r"[，。；;,.!?！？\n]|但|伴有|出现|(?<!没)有")
 
 
 @dataclass

@@ -5,9 +5,9 @@ for a stored patient becomes a chart document (多学科会诊纪要)."""
 import json
 from pathlib import Path
 
-from medfusion.apps.mdt import api, cli
+from medfusion.apps.mdt import api, cli, pages
 from medfusion.apps.mdt.models import MdtResult
-from medfusion.apps.spec import AppSpec, Example, WriteBack
+from medfusion.apps.spec import AppSpec, Example, NavLink, WriteBack
 from medfusion.store.access import Permission
 
 _EXAMPLES = Path(__file__).with_name("examples")
@@ -31,5 +31,7 @@ APP = AppSpec(
     ),
     cli=cli.app,
     write_back=WriteBack(title="多学科会诊纪要"),
+    pages=pages.router,
+    nav=(NavLink(title="MDT", path="/mdt", permission=Permission.draft_review),),
     permissions=(Permission.draft_review,),
 )

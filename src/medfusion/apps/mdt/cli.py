@@ -1,4 +1,5 @@
-"""``medfusion mdt run --bundle FILE | --patient ID [--json]`` — prints the Markdown minutes (a draft)."""
+"""``medfusion mdt run --bundle FILE | --patient ID | --case TEXT [--json]`` — prints the Markdown minutes
+(a draft)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ app = typer.Typer(help="多学科会诊 MDT consultation.", no_args_is_help=True
 def run(
     bundle: Annotated[Path | None, typer.Option(help="FHIR R4 Bundle（一位患者）")] = None,
     patient: Annotated[str | None, typer.Option("--patient", help="库中患者ID（审计）")] = None,
+    case: Annotated[str | None, typer.Option("--case", help="病例摘要文本（诊断、用药、过敏）")] = None,
     question: Annotated[str, typer.Option(help="会诊目的")] = "",
     drug: Annotated[list[str] | None, typer.Option("--drug", help="拟用药物（可多次）")] = None,
     procedure: Annotated[list[str] | None, typer.Option("--procedure", help="拟行操作（可多次）")] = None,
@@ -43,12 +45,15 @@ def run(
         request = MdtRequest(
             patient_id=patient,
             bundle=body,
+            case=case,
             question=question,
             proposed_drugs=drug or [],
             proposed_procedures=procedure or [],
         )
     except ValidationError:
-        raise InvalidInput.for_field("--bundle/--patient", "请给出 --bundle 或 --patient 之一") from None
+        raise InvalidInput.for_field(
+            "--bundle/--patient/--case", "请给出 --bundle、--patient 或 --case 之一"
+        ) from None
     db = get_database()
     packs.ensure_shipped(db)
     result = MdtService(db, system_principal(), get_general_model(get_settings())).run(request)

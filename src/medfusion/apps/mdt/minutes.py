@@ -7,7 +7,7 @@ from medfusion.apps.mdt.models import ConsensusItem, MdtCase, SpecialtyView
 from medfusion.contract import Evidence
 from medfusion.graph.conflicts import Conflict
 
-_PATH = {"specialist": "专科路径", "llm": "通用模型", "fused": "通专融合"}
+PATH_LABELS = {"specialist": "专科路径", "llm": "通用模型", "fused": "通专融合"}
 _SEX = {"male": "男", "female": "女", "other": "其他", "unknown": "未知"}
 
 
@@ -25,7 +25,7 @@ def render(
     lines = [
         "# 多学科会诊纪要（草稿，需主持医生确认后写入病历）",
         "",
-        f"- 患者：{case.patient_id}，{_SEX.get(case.sex, case.sex)}，{age_text(case.age)}",
+        f"- 患者：{case.patient_id}，{sex_text(case.sex)}，{age_text(case.age)}",
         f"- 诊断：{'；'.join(f'{d.name}（{d.icd10}）' for d in case.diagnoses) or '无'}",
         f"- 在用药物：{'、'.join(case.medications) or '无'}；过敏：{'、'.join(case.allergies) or '无'}",
     ]
@@ -41,7 +41,7 @@ def render(
         "",
     ]
     for v in views:
-        via = _PATH[v.path] + (f"，通用模型未参与：{v.fallback}" if v.fallback else "")
+        via = PATH_LABELS[v.path] + (f"，通用模型未参与：{v.fallback}" if v.fallback else "")
         lines += [f"## {v.label}（{via}；置信度 {v.confidence:.2f}）", f"参加原因：{v.reason}", ""]
         for o in v.options:
             lines.append(f"- {o.text} —— 依据：{o.basis} [{','.join(o.citations)}]（{o.confidence:.2f}）")
@@ -70,6 +70,10 @@ def render(
         where = e.citation.label() if e.citation else e.text[:60]
         lines.append(f"- [{e.id}] {where} —— {e.source}")
     return "\n".join(lines)
+
+
+def sex_text(sex: str) -> str:
+    return _SEX.get(sex, sex)
 
 
 def age_text(age: int | None) -> str:

@@ -36,10 +36,22 @@ def _why(spec: dict[str, Any], case: MdtCase, medications: list[str]) -> str | N
     return None
 
 
-def select(case: MdtCase, conflicts: int, proposed_drugs: list[str]) -> tuple[dict[str, str], str, int]:
-    """(specialty → why it joins, routing, complexity)."""
+def _chosen_reason(why: str | None) -> str:
+    return f"主持医生指定（{why}）" if why else "主持医生指定"
+
+
+def select(
+    case: MdtCase, conflicts: int, proposed_drugs: list[str], chosen: list[str] | None = None
+) -> tuple[dict[str, str], str, int]:
+    """(specialty → why it joins, routing, complexity). ``chosen``: the specialties the chairing clinician
+    named — exactly those sit, each with the case's reason where it has one; one named specialty is a
+    solo consultation."""
     table = pool()
     medications = [*case.medications, *proposed_drugs]
+    if chosen:
+        named = {k: _chosen_reason(_why(table[k], case, medications)) for k in dict.fromkeys(chosen)}
+        complexity = len(named) + max(len(case.diagnoses) - 1, 0) + 2 * conflicts
+        return named, "solo" if len(named) == 1 else "team", complexity
     team: dict[str, str] = {}
     for name, spec in table.items():
         reason = _why(spec, case, medications)
@@ -56,3 +68,8 @@ def select(case: MdtCase, conflicts: int, proposed_drugs: list[str]) -> tuple[di
         solo = next(iter(team), "general_practice")
         return {solo: team.get(solo, "单一问题，由全科统筹")}, "solo", complexity
     return team, "team", complexity
+
+
+def unknown(keys: list[str]) -> list[str]:
+    """The names in ``keys`` that are no specialty of the pool."""
+    return [k for k in keys if k not in pool()]

@@ -8,12 +8,17 @@
 6. self-correction: overall confidence below ``THRESHOLD`` triggers extra retrieval and a second round;
 7. the conflict check again over what the consensus proposes; Markdown minutes; the run stored for review.
 
+A caller may follow the run (``progress``): it is told the team once chosen, each specialty's view as it
+answers (the model-backed views finish in any order), a second round and the consensus — the web page's
+"watch the specialties answer". The result is the same with or without it.
+
 Steps 2–7 are MDT's specialist stage in the platform's :class:`~medfusion.agents.fusion.FusionPipeline`,
 which checks the consultation's question with the guardrails first and stores and audits the run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,17 +30,27 @@ from medfusion.agents.trace import Trace
 from medfusion.apps.mdt import case as cases
 from medfusion.apps.mdt import minutes, pool
 from medfusion.apps.mdt.consensus import borda
-from medfusion.apps.mdt.models import ConsensusItem, MdtCase, MdtRequest, MdtResult, SpecialtyView
+from medfusion.apps.mdt.models import (
+    ConsensusItem,
+    MdtCase,
+    MdtEvent,
+    MdtRequest,
+    MdtResult,
+    SpecialtyView,
+    TeamMember,
+)
 from medfusion.apps.mdt.specialty import agent_view, specialist_view
 from medfusion.contract import AnswerSentence, Confidence, Fallback, OutputWarning, Path, WarningCode
 from medfusion.errors import InvalidInput
 from medfusion.graph.conflicts import Conflict, ConflictChecker
 from medfusion.interop.fhir import bundle_to_charts
 from medfusion.llm import GeneralModel
+from medfusion.record.clinical_time import today_local
 from medfusion.record.models import PatientChart
 from medfusion.store.patient_service import PatientService
 
 THRESHOLD = 0.5
+Progress = Callable[[MdtEvent], None]
 ENGINE = "specialist: guideline sections + knowledge graph + conflict check; confidence-weighted Borda"
 
 
@@ -63,8 +78,14 @@ class MdtApp(FusionApp[_Consultation, _Specialist, MdtResult]):
     name = "mdt"
     engine = ENGINE
 
+    def __init__(self, service: FusionService, progress: Progress | None = None) -> None:
+        super().__init__(service)
+        self.progress = progress
+
     def subject(self, consultation: _Consultation) -> str:
-        return consultation.request.question
+        # a pasted case is read by the guardrails too (a harmful or injected text is refused before use)
+        request = consultation.request
+        return "\n".join(part for part in (request.question, request.case) if part)
 
     def question(self, consultation: _Consultation) -> str:
         return consultation.request.question or f"MDT {consultation.chart.patient.id}"
@@ -77,30 +98,34 @@ class MdtApp(FusionApp[_Consultation, _Specialist, MdtResult]):
 
     def specialist(self, run: FusionRun, consultation: _Consultation) -> _Specialist:
         chart, request, trace = consultation.chart, consultation.request, run.trace
-        case = cases.from_chart(chart, consultation.on)
-        if not case.diagnoses:
-            raise InvalidInput.for_field(
-                "case", "病例没有在治诊断，无需会诊 no active diagnoses", code="no_diagnoses"
-            )
+        case = _diagnosed(cases.from_chart(chart, consultation.on))
         checker = ConflictChecker(self.service.graph)
         with trace.step("tool", "check_conflicts") as step:
             report = checker.check_chart(chart, request.proposed_drugs, request.proposed_procedures)
             step.output = {"conflicts": len(report.conflicts)}
-        team, routing, complexity = pool.select(case, len(report.conflicts), request.proposed_drugs)
+        team, routing, complexity = pool.select(
+            case, len(report.conflicts), request.proposed_drugs, request.specialties
+        )
+        _tell(self.progress, MdtEvent(kind="team", routing=routing, team=_members(team)))
         general = run.usable
         not_used = Fallback.no_model if not run.general.available else Fallback.prompt_injection
         ledger = run.general.ledger.totals
         tokens_before = ledger.prompt_tokens + ledger.completion_tokens
-        rounds_of = _Rounds(self.service, case, run.book, report.conflicts, general, not_used, trace)
+        rounds_of = _Rounds(
+            self.service, case, run.book, report.conflicts, general, not_used, trace, self.progress
+        )
         views = rounds_of.round(team, second=False)
         rounds, overall = 1, _overall(views)
         if overall < THRESHOLD:
             weak = {v.specialty for v in views if v.confidence < THRESHOLD}
+            again_team = {k: team[k] for k in team if k in weak}
+            _tell(self.progress, MdtEvent(kind="round", round=2, team=_members(again_team)))
             with trace.step("reasoning", "self-correction", overall=overall) as step:
-                again = rounds_of.round({k: team[k] for k in weak}, second=True)
+                again = rounds_of.round(again_team, second=True)
                 views = [next((a for a in again if a.specialty == v.specialty), v) for v in views]
                 rounds, overall = 2, _overall(views)
                 step.output = {"specialties": sorted(weak), "overall": overall}
+        _tell(self.progress, MdtEvent(kind="consensus", round=rounds))
         consensus = borda(views)
         proposed = [c.key.removeprefix("drug:") for c in consensus if c.key.startswith("drug:")]
         with trace.step("tool", "check_conflicts(consensus)") as step:
@@ -201,22 +226,49 @@ class MdtApp(FusionApp[_Consultation, _Specialist, MdtResult]):
 
 
 class MdtService(FusionService):
-    def chart(self, request: MdtRequest) -> PatientChart:
-        if request.patient_id:
-            return PatientService(self.db, self.principal).chart(request.patient_id)
-        imported = bundle_to_charts(request.bundle)
-        if len(imported.charts) != 1:
-            raise InvalidInput.for_field(
-                "bundle", f"会诊需要恰好一位患者 one patient expected, got {len(imported.charts)}"
-            )
-        return imported.charts[0]
+    def chart(self, request: MdtRequest, on: date | None = None) -> PatientChart:
+        return self.prepare(request, on)[0]
 
-    def run(self, request: MdtRequest, on: date | None = None) -> MdtResult:
-        return self.consult_chart(self.chart(request), request, on)
+    def prepare(self, request: MdtRequest, on: date | None = None) -> tuple[PatientChart, MdtRequest]:
+        """The chart the request names (read, audited) and the request with what a pasted case proposes
+        added to its proposals — everything that can fail on the input, before the consultation runs."""
+        _check_specialties(request)
+        if request.case is not None:
+            read = cases.from_text(self.graph, request.case, on or today_local())
+            update = {
+                "proposed_drugs": list(dict.fromkeys([*request.proposed_drugs, *read.proposed_drugs])),
+                "proposed_procedures": list(
+                    dict.fromkeys([*request.proposed_procedures, *read.proposed_procedures])
+                ),
+            }
+            chart, request = read.chart, request.model_copy(update=update)
+        elif request.patient_id:
+            chart = PatientService(self.db, self.principal).chart(request.patient_id)
+        else:
+            imported = bundle_to_charts(request.bundle)
+            if len(imported.charts) != 1:
+                raise InvalidInput.for_field(
+                    "bundle", f"会诊需要恰好一位患者 one patient expected, got {len(imported.charts)}"
+                )
+            chart = imported.charts[0]
+        _diagnosed(cases.from_chart(chart, on))
+        return chart, request
 
-    def consult_chart(self, chart: PatientChart, request: MdtRequest, on: date | None = None) -> MdtResult:
-        """The MDT on a chart already in hand (``request`` supplies the question and proposals)."""
-        return self.pipeline.run(MdtApp(self), _Consultation(chart, request, on))
+    def run(self, request: MdtRequest, on: date | None = None, progress: Progress | None = None) -> MdtResult:
+        chart, request = self.prepare(request, on)
+        return self.consult_chart(chart, request, on, progress)
+
+    def consult_chart(
+        self,
+        chart: PatientChart,
+        request: MdtRequest,
+        on: date | None = None,
+        progress: Progress | None = None,
+    ) -> MdtResult:
+        """The MDT on a chart already in hand (``request`` supplies the question, proposals and the chosen
+        specialties)."""
+        _check_specialties(request)
+        return self.pipeline.run(MdtApp(self, progress), _Consultation(chart, request, on))
 
 
 @dataclass
@@ -231,16 +283,24 @@ class _Rounds:
     general: GeneralModel | None
     not_used: Fallback
     trace: Trace
+    progress: Progress | None = None
 
     def round(self, team: dict[str, str], second: bool) -> list[SpecialtyView]:
         table = pool.pool()
         case_text = _case_text(self.case)
         s = self.service
+        number = 2 if second else 1
+
+        def answered(view: SpecialtyView) -> SpecialtyView:
+            _tell(self.progress, MdtEvent(kind="view", round=number, view=view))
+            return view
 
         def agent(key: str, base: SpecialtyView) -> SpecialtyView:
             assert self.general is not None
-            return agent_view(
-                key, table[key], team[key], case_text, self.general, s.kb, s.graph, self.book, base
+            return answered(
+                agent_view(
+                    key, table[key], team[key], case_text, self.general, s.kb, s.graph, self.book, base
+                )
             )
 
         with self.trace.step(
@@ -255,13 +315,39 @@ class _Rounds:
                 for key in team
             ]
             if self.general is None:
-                views = [base.model_copy(update={"fallback": self.not_used}) for base in bases]
+                views = [answered(base.model_copy(update={"fallback": self.not_used})) for base in bases]
             else:
                 with ThreadPoolExecutor(max_workers=min(4, max(len(team), 1))) as workers:
                     views = list(workers.map(agent, list(team), bases))
             step.output = {v.label: v.confidence for v in views}
             step.tokens = sum(v.tokens for v in views)
         return views
+
+
+def _diagnosed(case: MdtCase) -> MdtCase:
+    if not case.diagnoses:
+        raise InvalidInput.for_field(
+            "case", "病例没有在治诊断，无需会诊 no active diagnoses", code="no_diagnoses"
+        )
+    return case
+
+
+def _check_specialties(request: MdtRequest) -> None:
+    unknown = pool.unknown(request.specialties)
+    if unknown:
+        raise InvalidInput.for_field(
+            "specialties", f"没有这些科室 unknown specialties: {'、'.join(unknown)}", code="unknown_specialty"
+        )
+
+
+def _tell(progress: Progress | None, event: MdtEvent) -> None:
+    if progress is not None:
+        progress(event)
+
+
+def _members(team: dict[str, str]) -> list[TeamMember]:
+    table = pool.pool()
+    return [TeamMember(specialty=k, label=table[k]["label"], reason=why) for k, why in team.items()]
 
 
 def _overall(views: list[SpecialtyView]) -> float:

@@ -88,8 +88,9 @@ def specialist_view(
             ident = book.add(
                 "graph", conflict.sentence(), conflict.source, review_status=conflict.review_status
             )
-            key = f"review:{'+'.join(sorted(conflict.items))}"
-            offer(key, f"用药审核：{conflict.sentence()}", "知识图谱冲突检查", ident, 0.9)
+            # the option's key, not the specialty's: ``key`` names this view (SpecialtyView.specialty)
+            review = f"review:{'+'.join(sorted(conflict.items))}"
+            offer(review, f"用药审核：{conflict.sentence()}", "知识图谱冲突检查", ident, 0.9)
     for d in diagnoses:
         disease = graph_disease(graph, d.name, d.icd10)
         if disease is None:
