@@ -12,6 +12,15 @@ from dataclasses import dataclass, field
 
 from medfusion.agents.fusion import render
 from medfusion.apps.ask.models import AskResult
+from medfusion.apps.assistive import (
+    FALLBACK_LABELS,
+    KIND_LABELS,
+    PATH_LABELS,
+    PATH_NOTES,
+    SAFETY,
+    STATUS_BADGES,
+    STATUS_LABELS,
+)
 from medfusion.contract import AnswerSentence, Evidence, OutputWarning, Status, WarningCode
 
 __all__ = [
@@ -27,47 +36,8 @@ __all__ = [
     "highlight",
 ]
 
-# Said under every answer, refused or not (the assistive-output rule of the platform, ARCHITECTURE.md).
-SAFETY = "本回答由 AI 辅助生成，仅供临床参考，不能替代医生的诊断与治疗决定；须经医生确认后方可使用。"
-PATH_LABELS = {"specialist": "专科路径", "llm": "通用大模型", "fused": "通专融合"}
-PATH_NOTES = {
-    "specialist": "由知识库检索与知识图谱（确定性专科引擎）作答",
-    "llm": "由通用大模型作答，专科证据不足，置信度上限 0.3",
-    "fused": "通用大模型依据专科证据起草，经护栏逐句核对",
-}
-STATUS_LABELS = {
-    Status.needs_clinician_confirmation.value: "待医生确认",
-    Status.confirmed.value: "医生已确认",
-    Status.edited.value: "医生已修改",
-    Status.rejected.value: "医生已驳回",
-    Status.refused.value: "已拒答",
-}
-STATUS_BADGES = {
-    Status.needs_clinician_confirmation.value: "badge-warn",
-    Status.confirmed.value: "badge-ok",
-    Status.edited.value: "badge-ok",
-    Status.rejected.value: "badge-muted",
-    Status.refused.value: "badge-danger",
-}
-FALLBACK_LABELS = {
-    "no_model": "未配置通用大模型",
-    "unreachable": "通用大模型无法连接",
-    "timeout": "通用大模型超时",
-    "bad_key": "通用大模型密钥无效",
-    "rate_limited": "通用大模型限流",
-    "server_error": "通用大模型服务错误",
-    "bad_request": "通用大模型拒绝请求",
-    "bad_response": "通用大模型返回异常",
-    "circuit_open": "通用大模型连续失败，暂停调用",
-    "invalid_output": "通用大模型输出格式不合格",
-    "budget_exhausted": "调用额度已用完",
-    "guardrails_rejected": "大模型草稿未通过护栏核对",
-    "prompt_injection": "问题含改变规则的指令，未调用大模型",
-    "step_budget": "步骤预算用尽",
-    "token_budget": "令牌预算用尽",
-    "refused": "有害请求，已拒答",
-}
-KIND_LABELS = {"passage": "文献段落", "graph": "知识图谱", "record": "病历", "rule": "规则", "score": "评分"}
+# One vocabulary for every assistive page (apps.assistive): the same safety sentence, path, status and
+# fallback labels as the consult and MDT pages.
 REASONING = (
     ("direct", "直接回答"),
     ("cot", "逐步推理（思维链；需配置通用大模型）"),
