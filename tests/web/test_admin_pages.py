@@ -342,3 +342,17 @@ def test_admin_pages_render_within_budget(timed_client: TestClient) -> None:
         times.append(time.perf_counter() - started)
     times.sort()
     assert times[int(0.95 * len(times)) - 1] < 1.0
+
+
+def test_a_double_submit_of_the_evaluation_form_starts_one_run(client: TestClient) -> None:
+    _login(client, "manager")
+    page = client.get("/evaluations").text
+    key = re.search(r'name="form_key" value="([^"]+)"', page)
+    assert key, "the start form carries a one-time key"
+    manager = _api_token(client, "manager")
+    before = len(client.get("/api/eval/runs", headers=manager).json())
+    form = {"pair": "deid:deid", "limit": "2", "form_key": key.group(1)}
+    first = client.post("/evaluations", data=form, follow_redirects=False)
+    second = client.post("/evaluations", data=form, follow_redirects=False)
+    assert first.status_code == second.status_code == 303
+    assert len(client.get("/api/eval/runs", headers=manager).json()) == before + 1

@@ -17,6 +17,8 @@ cannot inject markup)."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,17 @@ from medfusion.record.clinical_time import display_zone, format_local
 from medfusion.store.access import ROLE_LABELS, Principal, Role
 from medfusion.store.tokens import principal_from_token
 
-__all__ = ["COOKIE", "app_links", "error_page", "render", "safe_next", "signed_in", "templates", "to_login"]
+__all__ = [
+    "COOKIE",
+    "SubmittedForms",
+    "app_links",
+    "error_page",
+    "render",
+    "safe_next",
+    "signed_in",
+    "templates",
+    "to_login",
+]
 
 COOKIE = "mf_session"
 _WEB_TEMPLATES = Path(__file__).parents[1] / "web" / "templates"
@@ -137,3 +149,24 @@ def render(
 def error_page(request: Request, principal: Principal | None, error: MedFusionError) -> HTMLResponse:
     """A typed error as a page with its status code, code and message."""
     return render(request, "error.html", principal, status=error.status_code, error=error)
+
+
+class SubmittedForms:
+    """One-time form keys this process has handled → where their submit redirected (bounded, oldest out).
+    A form that creates something carries a fresh key; a double click posts the same key twice and the
+    second gets the first's redirect instead of a second record (add user, start an evaluation)."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._items: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            return self._items.get(key)
+
+    def put(self, key: str, location: str) -> None:
+        with self._lock:
+            self._items[key] = location
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)

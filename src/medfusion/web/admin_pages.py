@@ -13,8 +13,6 @@ page, where the small script in ``admin.html`` restores what was typed (sessionS
 from __future__ import annotations
 
 import secrets
-import threading
-from collections import OrderedDict
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -22,7 +20,7 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from medfusion.apps.deps import database, settings
-from medfusion.apps.page_frame import COOKIE, error_page, render, safe_next, signed_in
+from medfusion.apps.page_frame import COOKIE, SubmittedForms, error_page, render, safe_next, signed_in
 from medfusion.errors import InvalidInput, MedFusionError, PermissionDenied
 from medfusion.settings import Settings
 from medfusion.store import audit
@@ -54,27 +52,7 @@ DONE = {
 }
 
 
-class _SubmittedForms:
-    """One-time form keys this process has handled → where their submit redirected (bounded, oldest out).
-    A double click on 新建 posts the same key twice: the second gets the first's redirect."""
-
-    def __init__(self, size: int = 1024) -> None:
-        self._size = size
-        self._items: OrderedDict[str, str] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> str | None:
-        with self._lock:
-            return self._items.get(key)
-
-    def put(self, key: str, location: str) -> None:
-        with self._lock:
-            self._items[key] = location
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-
-submitted = _SubmittedForms()
+submitted = SubmittedForms()
 
 
 def _login_then(page: str) -> RedirectResponse:

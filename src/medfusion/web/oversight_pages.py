@@ -10,6 +10,7 @@ typed into a filter means display-zone time."""
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -18,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from markupsafe import Markup
 
 from medfusion.apps.deps import database
-from medfusion.apps.page_frame import error_page, render, signed_in, to_login
+from medfusion.apps.page_frame import SubmittedForms, error_page, render, signed_in, to_login
 from medfusion.errors import InvalidInput, MedFusionError, PermissionDenied
 from medfusion.evaluation.availability import Pair, pairs
 from medfusion.evaluation.service import (
@@ -223,6 +224,7 @@ def _evaluations(
         blocked=[p for p in found if not p.runnable],
         chosen=chosen,
         typed=typed or {"limit": 100, "seed": 0},
+        form_key=secrets.token_urlsafe(16),
         error=error,
         refresh=any(r.state == "running" for r in runs),
     )
@@ -242,6 +244,9 @@ def evaluations_page(request: Request) -> Response:
     return _evaluations(request, principal)
 
 
+_started = SubmittedForms()
+
+
 @router.post("/evaluations")
 def start_evaluation(
     request: Request,
@@ -250,12 +255,17 @@ def start_evaluation(
     target: Annotated[str | None, Form(max_length=40)] = None,
     limit: Annotated[int, Form(ge=1, le=100_000)] = 100,
     seed: Annotated[int, Form(ge=0, le=2**31)] = 0,
+    form_key: Annotated[str | None, Form(min_length=8, max_length=64)] = None,
 ) -> Response:
     """Start a run (``pair`` is ``suite:target``; or ``suite`` and ``target``); it goes on in the
-    background and appears in the list as 运行中. A pair that cannot run now is refused at once."""
+    background and appears in the list as 运行中. A pair that cannot run now is refused at once. The
+    form's one-time key makes a double click start one run, not two."""
     principal = signed_in(request)
     if principal is None:
         return RedirectResponse("/login?next=/evaluations", status_code=303)
+    earlier = _started.get(form_key) if form_key else None
+    if earlier is not None:
+        return RedirectResponse(earlier, status_code=303)
     if pair:
         suite, _, target = pair.partition(":")
     typed = {"pair": pair or f"{suite}:{target}", "limit": limit, "seed": seed}
@@ -269,6 +279,8 @@ def start_evaluation(
         return error_page(request, principal, error)
     except MedFusionError as error:
         return _evaluations(request, principal, status=error.status_code, error=error, typed=typed)
+    if form_key:
+        _started.put(form_key, "/evaluations")
     return RedirectResponse("/evaluations", status_code=303)
 
 
