@@ -78,15 +78,17 @@ def _reason(suite_name: str, target: str, model: bool, shared: Path) -> str | No
     suite = SUITES[suite_name]
     if not suite.landed:
         return f"评测集所需模块尚未上线 module not landed: {suite.needs}"
+    # every reason at once, so the page says all that must change (datasets and a model, say)
+    reasons: list[str] = []
     absent = missing(suite.datasets, shared)
     if absent:
-        return f"数据集缺失 datasets missing under MEDFUSION_SHARED_DATA: {', '.join(absent)}"
+        reasons.append(f"数据集缺失 datasets missing under MEDFUSION_SHARED_DATA: {', '.join(absent)}")
     if needs_model(target) and not model:
-        return "未配置通用大模型 no general model configured (MEDFUSION_LLM_BASE_URL)"
+        reasons.append("未配置通用大模型 no general model configured (MEDFUSION_LLM_BASE_URL)")
     answers, holds = target_tasks(target), suite_tasks(suite_name)
     if answers and holds and not answers & holds:
-        return f"目标不回答此评测集的题型 the target answers none of {', '.join(sorted(holds))}"
-    return None
+        reasons.append(f"目标不回答此评测集的题型 the target answers none of {', '.join(sorted(holds))}")
+    return "；".join(reasons) or None
 
 
 def pairs() -> list[Pair]:
