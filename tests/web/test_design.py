@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from medfusion.apps.page_frame import app_links
@@ -362,6 +362,9 @@ def test_time_ticks_fall_inside_the_axis_in_order(start: datetime, span: timedel
 
 
 @given(st.floats(min_value=-1e9, max_value=1e9), st.floats(min_value=-1e9, max_value=1e9))
+@example(0.0, 5e-324)  # a span of one subnormal: the step underflowed to 0 (found by this test)
+@example(1e-300, 3e-300)
+@example(5.0, -5e-324)  # low / step underflowed to -0.0, above low
 def test_nice_ticks_cover_the_range(a: float, b: float) -> None:
     ticks = nice_ticks(a, b)
     assert ticks[0] <= min(a, b) and ticks[-1] >= max(a, b) and len(ticks) <= 50

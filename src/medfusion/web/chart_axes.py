@@ -27,14 +27,18 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     if high < low:
         low, high = high, low
     magnitude_of_values = max(abs(low), abs(high))
-    if high - low <= magnitude_of_values * 1e-9:  # one value (or ones floats cannot tell apart): pad it
-        pad = magnitude_of_values * 0.1 or 1.0
+    # one value, or ones floats cannot tell apart (a span of subnormals would make the step 0): pad it
+    if high - low <= max(magnitude_of_values * 1e-9, 1e-9):
+        pad = max(magnitude_of_values * 0.1, 1e-9) if magnitude_of_values >= 1e-8 else 1.0
         low, high = low - pad, high + pad
     raw = (high - low) / max(count - 1, 1)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
     digits = max(0, 2 - math.floor(math.log10(step)))  # enough decimals for the step, no float dust
-    ticks = [round(math.floor(low / step) * step, digits)]
+    first = round(math.floor(low / step) * step, digits)
+    if first > low:  # low / step underflowed to -0.0 (a negative subnormal low): one step further down
+        first = round(first - step, digits)
+    ticks = [first]
     while ticks[-1] < high and len(ticks) < 50:
         ticks.append(round(ticks[-1] + step, digits))
     return ticks
