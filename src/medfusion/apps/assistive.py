@@ -25,6 +25,7 @@ __all__ = [
     "SAFETY",
     "STATUS_LABELS",
     "Alert",
+    "ContractView",
     "EvidenceItem",
     "OutputView",
     "Piece",
@@ -163,11 +164,12 @@ class Alert:
 
 
 @dataclass
-class OutputView:
+class ContractView:
+    """What every assistive page shows of an output's contract: its status (待医生确认 until a clinician
+    acts), the path that produced it and why the model did not take part, and its confidence."""
+
     output: ClinicalOutput
     status: str  # the stored run's status (a clinician may have acted since it ran)
-    alerts: list[Alert]  # red flags first, then by severity; every warning, none dropped
-    evidence: list[EvidenceItem]
 
     @property
     def pending(self) -> bool:
@@ -205,6 +207,12 @@ class OutputView:
     @property
     def confidence_percent(self) -> int:
         return round(self.output.confidence.value * 100)
+
+
+@dataclass
+class OutputView(ContractView):
+    alerts: list[Alert]  # red flags first, then by severity; every warning, none dropped
+    evidence: list[EvidenceItem]
 
     @property
     def red_flags(self) -> list[Alert]:

@@ -16,10 +16,9 @@ from medfusion.apps.assistive import (
     FALLBACK_LABELS,
     KIND_LABELS,
     PATH_LABELS,
-    PATH_NOTES,
     SAFETY,
-    STATUS_BADGES,
     STATUS_LABELS,
+    ContractView,
 )
 from medfusion.contract import AnswerSentence, Evidence, OutputWarning, Status, WarningCode
 
@@ -64,9 +63,7 @@ class EvidenceView:
 
 
 @dataclass
-class AnswerView:
-    result: AskResult
-    status: str
+class AnswerView(ContractView):
     lead: str  # emergency advice before the sentences, or the whole answer when there are none
     sentences: list[AnswerSentence]
     cited: list[EvidenceView]
@@ -75,41 +72,9 @@ class AnswerView:
     alternatives: list[str] = field(default_factory=list)  # a refusal's safe alternative
 
     @property
-    def refused(self) -> bool:
-        return self.result.status is Status.refused
-
-    @property
-    def pending(self) -> bool:
-        return self.status == Status.needs_clinician_confirmation.value
-
-    @property
-    def path(self) -> str:
-        return self.result.provenance.path
-
-    @property
-    def path_label(self) -> str:
-        return PATH_LABELS[self.path]
-
-    @property
-    def path_note(self) -> str:
-        return PATH_NOTES[self.path]
-
-    @property
-    def fallback_label(self) -> str | None:
-        fallback = self.result.provenance.fallback
-        return FALLBACK_LABELS.get(fallback.value, fallback.value) if fallback else None
-
-    @property
-    def status_label(self) -> str:
-        return STATUS_LABELS.get(self.status, self.status)
-
-    @property
-    def status_badge(self) -> str:
-        return STATUS_BADGES.get(self.status, "badge-muted")
-
-    @property
-    def confidence_percent(self) -> int:
-        return round(self.result.confidence.value * 100)
+    def result(self) -> AskResult:
+        assert isinstance(self.output, AskResult)
+        return self.output
 
 
 def warning_class(warning: OutputWarning) -> str:
@@ -185,7 +150,7 @@ def answer_view(result: AskResult, status: str | None = None) -> AnswerView:
     refused = result.status is Status.refused
     alternatives = [w.message for w in result.warnings if refused and w.code is WarningCode.harmful_request]
     return AnswerView(
-        result=result,
+        output=result,
         status=status or result.status.value,
         lead=lead,
         sentences=result.sentences,
